@@ -1,0 +1,49 @@
+"""Every error flexops raises. Messages never contain secrets."""
+
+
+class FlexopsError(Exception):
+    """Base class; the CLI maps subclasses to exit codes."""
+
+    exit_code = 1
+
+
+class ValidationError(FlexopsError, ValueError):
+    """A parameter or input value breaks a rule. Raised before any API call."""
+
+    exit_code = 2
+
+    def __init__(self, parameter, message, value=None):
+        self.parameter = parameter
+        self.rule = message
+        self.value = value
+        shown = f" (got {value!r})" if value is not None and len(repr(value)) <= 80 else ""
+        super().__init__(f"{parameter}: {message}{shown}")
+
+
+class ConfigurationError(FlexopsError):
+    """Credentials or target configuration are missing or inconsistent."""
+
+    exit_code = 3
+
+
+class ConnectionFailed(FlexopsError):
+    """The target could not be reached or refused our credentials."""
+
+    exit_code = 3
+
+
+class TwilioCallFailed(FlexopsError):
+    """A Twilio call failed permanently (after retries)."""
+
+    def __init__(self, message, status=None, code=None):
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class CheckFailed(FlexopsError):
+    """One or more required checks failed (used to make headless runs exit non-zero)."""
+
+
+class LockHeld(FlexopsError):
+    """Another apply holds the account lock."""

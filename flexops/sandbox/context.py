@@ -1,0 +1,103 @@
+"""What a handler gets: the store, the authenticated account, the request, and URL helpers."""
+import json
+import secrets
+from datetime import datetime, timezone
+
+from werkzeug.wrappers import Response
+
+from .errors import invalid
+
+
+def new_sid(prefix):
+    return prefix + secrets.token_hex(16)
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Ctx:
+    def __init__(self, store, account_sid, request, product, path):
+        self.store = store
+        self.account_sid = account_sid
+        self.request = request
+        self.product = product
+        self.path = path  # the Twilio path, e.g. /v1/Configuration/Addresses
+
+    def url(self, path, query=""):
+        """Absolute Twilio URL, as the real API writes it (the client re-routes it to the sandbox)."""
+        return f"https://{self.product}.twilio.com{path}" + (f"?{query}" if query else "")
+
+    def form(self, name, default=None):
+        return self.request.form.get(name, default)
+
+    def form_list(self, name):
+        return self.request.form.getlist(name)
+
+    def form_bool(self, name, default=None):
+        value = self.request.form.get(name)
+        if value is None:
+            return default
+        if value.lower() in ("true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise invalid(f"Invalid value for {name}: must be true or false")
+
+    def form_int(self, name, default=None):
+        value = self.request.form.get(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise invalid(f"Invalid value for {name}: must be an integer") from None
+
+    def page_size(self, maximum, default=50):
+        raw = self.request.args.get("PageSize")
+        if raw is None:
+            return default
+        try:
+            size = int(raw)
+        except ValueError:
+            raise invalid("Invalid PageSize: must be an integer") from None
+        if not 1 <= size <= maximum:
+            raise invalid(f"Invalid PageSize {size}: must be between 1 and {maximum}")
+        return size
+
+    def list_page(self, kind, key, path, maximum=50, parent="", where=None, render=None, extra_query=()):
+        """One page of a list with Twilio's `meta` envelope; PageToken is `PT<seq of last item>`."""
+        size = self.page_size(maximum)
+        token = self.request.args.get("PageToken", "")
+        try:
+            after = int(token[2:]) if token else 0
+            page_no = int(self.request.args.get("Page", "0"))
+        except ValueError:
+            raise invalid("Invalid PageToken or Page") from None
+        rows = self.store.page(self.account_sid, kind, after, size + 1, parent=parent, where=where)
+        more = len(rows) > size
+        rows = rows[:size]
+        extra = "".join(f"&{k}={v}" for k, v in extra_query if v is not None)
+
+        def page_url(page, tok=None):
+            return self.url(path, f"PageSize={size}&Page={page}" + (f"&PageToken={tok}" if tok else "") + extra)
+
+        meta = {
+            "page": page_no,
+            "page_size": size,
+            "first_page_url": page_url(0),
+            "previous_page_url": page_url(page_no - 1) if page_no > 0 else None,
+            "url": page_url(page_no, token or None),
+            "next_page_url": page_url(page_no + 1, f"PT{rows[-1][0]}") if more else None,
+            "key": key,
+        }
+        render = render or (lambda data: data)
+        return json_response({key: [render(data) for _, data in rows], "meta": meta})
+
+
+def json_response(body, status=200):
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def no_content():
+    return Response(b"", status=204)

@@ -1,0 +1,85 @@
+"""Fault rules: make the sandbox answer like a Twilio having a bad day, reproducibly.
+
+A rule matches on product, method and a path regex, and then either fails the request (`error`: status, Twilio
+code, optional Retry-After), delays it (`latency`), or lets it commit and then fails it (`commit_then_error`) or
+drops the connection (`commit_then_drop`). It fires `times` times, or with `probability` decided by a seeded RNG
+so that a run can be replayed exactly.
+"""
+import json
+import random
+import re
+
+ACTIONS = ("error", "latency", "commit_then_error", "commit_then_drop")
+DEFAULTS = {"product": "*", "method": "*", "path": ".*", "action": "error", "status": 500, "code": 20500,
+            "message": "Injected fault", "retry_after": None, "latency_ms": 0, "times": None,
+            "probability": None, "seed": 0}
+
+
+class FaultRuleError(ValueError):
+    pass
+
+
+def normalise(rule):
+    """Validate a rule given as a dict; unknown keys and bad values are refused with their name."""
+    unknown = set(rule) - set(DEFAULTS)
+    if unknown:
+        raise FaultRuleError(f"unknown fault rule fields: {', '.join(sorted(unknown))}")
+    full = {**DEFAULTS, **rule}
+    if full["action"] not in ACTIONS:
+        raise FaultRuleError(f"action must be one of {', '.join(ACTIONS)}")
+    try:
+        re.compile(full["path"])
+    except re.error as exc:
+        raise FaultRuleError(f"path is not a valid regex: {exc}") from None
+    if full["probability"] is not None and not 0 <= float(full["probability"]) <= 1:
+        raise FaultRuleError("probability must be between 0 and 1")
+    if full["times"] is not None and int(full["times"]) < 1:
+        raise FaultRuleError("times must be at least 1")
+    full["method"] = full["method"].upper()
+    return full
+
+
+def add(store, rule):
+    full = normalise(rule)
+    with store.tx() as db:
+        cur = db.execute("INSERT INTO faults (rule, remaining) VALUES (?, ?)", (json.dumps(full), full["times"]))
+    return {"id": cur.lastrowid, **full}
+
+
+def listing(store):
+    return [{"id": r["id"], "remaining": r["remaining"], "seen": r["seen"], "fired": r["fired"],
+             **json.loads(r["rule"])} for r in store.read("SELECT * FROM faults ORDER BY id")]
+
+
+def clear(store):
+    with store.tx() as db:
+        db.execute("DELETE FROM faults")
+
+
+def _matches(rule, product, method, path):
+    return ((rule["product"] in ("*", product)) and (rule["method"] in ("*", method))
+            and re.search(rule["path"], path) is not None)
+
+
+def pick(store, product, method, path):
+    """Return the rules that fire for this request (consuming their counts), in id order."""
+    if not store.read("SELECT 1 FROM faults LIMIT 1"):
+        return []
+    fired = []
+    with store.tx() as db:
+        for row in db.execute("SELECT * FROM faults ORDER BY id").fetchall():
+            rule = json.loads(row["rule"])
+            if not _matches(rule, product, method, path):
+                continue
+            if row["remaining"] is not None and row["remaining"] <= 0:
+                continue
+            fires = True
+            if rule["probability"] is not None:
+                draw = random.Random(f"{rule['seed']}:{row['id']}:{row['seen']}").random()
+                fires = draw < float(rule["probability"])
+            db.execute("UPDATE faults SET seen = seen + 1, fired = fired + ?, remaining = "
+                       "CASE WHEN remaining IS NULL THEN NULL ELSE remaining - ? END WHERE id = ?",
+                       (int(fires), int(fires), row["id"]))
+            if fires:
+                fired.append(rule)
+    return fired

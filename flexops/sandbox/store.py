@@ -1,0 +1,133 @@
+"""SQLite state of the sandbox: one file, so state survives between notebook kernels and processes.
+
+Resources of every product live in one table keyed by (account, kind, sid); `key` is the natural unique key
+(the address string for address configurations). `seq` orders lists and is what page tokens point at.
+"""
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (sid TEXT PRIMARY KEY, auth_token TEXT NOT NULL, status TEXT NOT NULL,
+    friendly_name TEXT, date_created TEXT);
+CREATE TABLE IF NOT EXISTS api_keys (sid TEXT PRIMARY KEY, account_sid TEXT NOT NULL, secret TEXT NOT NULL,
+    friendly_name TEXT);
+CREATE TABLE IF NOT EXISTS resources (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_sid TEXT NOT NULL,
+    kind TEXT NOT NULL, sid TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
+    UNIQUE (kind, sid), UNIQUE (account_sid, kind, key));
+CREATE INDEX IF NOT EXISTS resources_list ON resources (account_sid, kind, parent, seq);
+CREATE TABLE IF NOT EXISTS pages (account_sid TEXT NOT NULL, page_id TEXT NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (account_sid, page_id));
+CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,
+    remaining INTEGER, seen INTEGER NOT NULL DEFAULT 0, fired INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Store:
+    """Thread-safe access to the sandbox database (one connection per thread, WAL, busy timeout)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def tx(self):
+        """A write transaction, taken up front so concurrent writers queue instead of deadlocking."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def read(self, sql, args=()):
+        return self._conn().execute(sql, args).fetchall()
+
+    # --- accounts and keys -------------------------------------------------------------------------------
+
+    def account(self, sid):
+        rows = self.read("SELECT * FROM accounts WHERE sid = ?", (sid,))
+        return dict(rows[0]) if rows else None
+
+    def accounts(self):
+        return [dict(r) for r in self.read("SELECT * FROM accounts ORDER BY date_created, sid")]
+
+    def api_key(self, sid):
+        rows = self.read("SELECT * FROM api_keys WHERE sid = ?", (sid,))
+        return dict(rows[0]) if rows else None
+
+    def api_keys(self, account_sid):
+        return [dict(r) for r in self.read("SELECT * FROM api_keys WHERE account_sid = ?", (account_sid,))]
+
+    # --- generic resources -------------------------------------------------------------------------------
+
+    def get(self, account_sid, kind, sid=None, key=None):
+        column, value = ("sid", sid) if sid is not None else ("key", key)
+        rows = self.read(f"SELECT data FROM resources WHERE account_sid = ? AND kind = ? AND {column} = ?",
+                         (account_sid, kind, value))
+        return json.loads(rows[0]["data"]) if rows else None
+
+    def insert(self, db, account_sid, kind, sid, data, key=None, parent=""):
+        """Insert inside a transaction; returns False when the natural key already exists."""
+        try:
+            db.execute("INSERT INTO resources (account_sid, kind, sid, key, parent, data) VALUES (?, ?, ?, ?, ?, ?)",
+                       (account_sid, kind, sid, key if key is not None else sid, parent, json.dumps(data)))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def replace(self, db, account_sid, kind, sid, data):
+        db.execute("UPDATE resources SET data = ? WHERE account_sid = ? AND kind = ? AND sid = ?",
+                   (json.dumps(data), account_sid, kind, sid))
+
+    def delete(self, db, account_sid, kind, sid):
+        return db.execute("DELETE FROM resources WHERE account_sid = ? AND kind = ? AND sid = ?",
+                          (account_sid, kind, sid)).rowcount > 0
+
+    def page(self, account_sid, kind, after_seq=0, limit=50, parent="", where=None):
+        """Rows after `after_seq` in creation order; `where` is a {json_field: value} filter."""
+        sql = "SELECT seq, data FROM resources WHERE account_sid = ? AND kind = ? AND parent = ? AND seq > ?"
+        args = [account_sid, kind, parent, after_seq]
+        for field, value in (where or {}).items():
+            sql += f" AND json_extract(data, '$.{field}') = ?"
+            args.append(value)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return [(r["seq"], json.loads(r["data"])) for r in self.read(sql, args)]
+
+    def count(self, account_sid, kind, parent=""):
+        return self.read("SELECT COUNT(*) AS n FROM resources WHERE account_sid = ? AND kind = ? AND parent = ?",
+                         (account_sid, kind, parent))[0]["n"]
+
+    # --- settings ----------------------------------------------------------------------------------------
+
+    def setting(self, key, default=None):
+        rows = self.read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key, value):
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def reset(self):
+        with self.tx() as db:
+            for table in ("accounts", "api_keys", "resources", "pages", "faults", "settings"):
+                db.execute(f"DELETE FROM {table}")
