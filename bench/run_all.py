@@ -1,0 +1,33 @@
+"""Run every bench/bench_*.py in its own process and print one table of figures.
+
+Each script prints `name<TAB>value<TAB>target` lines (a ratio or count against a baseline measured in the same
+run) and exits non-zero when a target is missed. This runner never times anything itself.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    rows, failed = [], []
+    for script in sorted(HERE.glob("bench_*.py")):
+        print(f"running {script.name} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        figures = [line.split("\t") for line in proc.stdout.splitlines() if line.count("\t") == 2]
+        rows += [(script.stem, *f) for f in figures]
+        if proc.returncode != 0:
+            failed.append(script.name)
+            if not figures:
+                rows.append((script.stem, "error", proc.stderr.strip().splitlines()[-1:] or ["?"], ""))
+    widths = [max(len(str(r[i])) for r in rows + [("bench", "figure", "value", "target")]) for i in range(4)]
+    for row in [("bench", "figure", "value", "target")] + rows:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)))
+    if failed:
+        print(f"\ntargets missed or errors in: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

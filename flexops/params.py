@@ -1,0 +1,55 @@
+"""Coerce and validate notebook/CLI parameters. Papermill's `-p` turns `0012` into 12 and `true` into True or a
+string depending on how it was given: every runbook funnels its parameters through here first, so a bad value
+stops the run with a ValidationError naming the parameter before any API call."""
+from .exceptions import ValidationError
+from .settings import choose_target
+
+TRUE = {"true", "1", "yes", "y", "on"}
+FALSE = {"false", "0", "no", "n", "off", ""}
+
+
+def as_bool(name, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise ValidationError(name, "must be true or false", value)
+
+
+def as_optional_str(name, value):
+    if value is None:
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value).strip()
+        return text or None
+    raise ValidationError(name, "must be a string", value)
+
+
+def as_int(name, value, minimum=None, maximum=None):
+    if isinstance(value, bool):
+        raise ValidationError(name, "must be an integer", value)
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValidationError(name, "must be an integer", value) from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ValidationError(name, f"must be between {minimum} and {maximum}", value)
+    return number
+
+
+def as_list(name, value):
+    """A list given as a list, or as a comma/whitespace separated string (papermill -p friendly)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [part for part in str(value).replace(",", " ").split() if part]
+    raise ValidationError(name, "must be a list or a comma-separated string", value)
+
+
+def connect_params(target="auto", profile=None, interactive=False):
+    return {"target": choose_target(target), "profile": as_optional_str("profile", profile),
+            "interactive": as_bool("interactive", interactive)}
