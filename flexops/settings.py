@@ -4,6 +4,7 @@ Secrets are wrapped in `Secret`, whose repr/str never show the value; `Target.de
 """
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def twilio_credentials(profile=None, env=None):
         target = _from_profile(None)
     if target is None:
         return None
-    if not target.account_sid.startswith("AC") or len(target.account_sid) != 34:
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", target.account_sid or ""):
         raise ConfigurationError(f"the account SID from {target.source} must be AC followed by 32 hex characters")
     target.region = region or target.region
     target.edge = edge or target.edge

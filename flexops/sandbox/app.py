@@ -26,11 +26,13 @@ CONTROL = "__sandbox"
 
 
 class SandboxApp:
-    """`observers` are called with every Twilio exchange (used by the contract tests)."""
+    """`observers` are called with every Twilio exchange (used by the contract tests): a dict of product, method,
+    Twilio path, query, form, status, response headers, body and `auth_scheme` (never the credentials)."""
 
     def __init__(self, db_path):
         self.store = Store(db_path)
-        self.maps = {product: Map(rules, strict_slashes=False) for product, rules in PRODUCTS.items()}
+        self.maps = {product: Map([r.empty() for r in rules], strict_slashes=False)
+                     for product, rules in PRODUCTS.items()}
         self.observers = []
         self.counts = collections.Counter()
         self._count_lock = threading.Lock()
@@ -51,7 +53,8 @@ class SandboxApp:
                 observe({"product": product, "method": request.method, "path": path,
                          "query": request.args.to_dict(flat=False), "form": request.form.to_dict(flat=False),
                          "status": response.status_code, "headers": dict(response.headers),
-                         "body": response.get_data()})
+                         "body": response.get_data(),
+                         "auth_scheme": request.authorization.type if request.authorization else None})
         return response(environ, start_response)
 
     # --- Twilio side -------------------------------------------------------------------------------------

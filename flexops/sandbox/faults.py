@@ -61,6 +61,13 @@ def _matches(rule, product, method, path):
             and re.search(rule["path"], path) is not None)
 
 
+def _draw(rule, seen):
+    """The n-th draw of a rule depends only on the rule itself (seed, target), never on database ids, so the
+    same rule added to any sandbox fails the same requests."""
+    key = f"{rule['seed']}:{rule['product']}:{rule['method']}:{rule['path']}:{seen}"
+    return random.Random(key).random()
+
+
 def pick(store, product, method, path):
     """Return the rules that fire for this request (consuming their counts), in id order."""
     if not store.read("SELECT 1 FROM faults LIMIT 1"):
@@ -75,7 +82,7 @@ def pick(store, product, method, path):
                 continue
             fires = True
             if rule["probability"] is not None:
-                draw = random.Random(f"{rule['seed']}:{row['id']}:{row['seen']}").random()
+                draw = _draw(rule, row["seen"])
                 fires = draw < float(rule["probability"])
             db.execute("UPDATE faults SET seen = seen + 1, fired = fired + ?, remaining = "
                        "CASE WHEN remaining IS NULL THEN NULL ELSE remaining - ? END WHERE id = ?",

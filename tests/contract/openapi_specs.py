@@ -12,8 +12,12 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 from openapi_core import Config, OpenAPI
+from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.paths.finders import APICallPathFinder
+from openapi_core.testing import MockRequest, MockResponse
 
 PACKAGE = "@twilio/cli-core@9.0.0"
 TARBALL = "twilio-cli-core-9.0.0.tgz"
@@ -90,15 +94,94 @@ def _rfc2822(value):
 FORMATS = {"date-time-rfc-2822": _rfc2822, "uri-map": lambda value: isinstance(value, dict)}
 
 
+def _maps_are_open(node):
+    """`format: uri-map` objects (`links`, `subresource_uris`) are maps whose keys Twilio does not list: let them
+    through the `additionalProperties: false` default applied to every other object."""
+    if isinstance(node, dict):
+        if node.get("format") == "uri-map" and "properties" not in node:
+            node.setdefault("additionalProperties", {"type": "string"})
+        for value in node.values():
+            _maps_are_open(value)
+    elif isinstance(node, list):
+        for value in node:
+            _maps_are_open(value)
+
+
 @functools.lru_cache(maxsize=None)
 def openapi(product):
-    """An openapi-core app for a product: per-path `servers` stripped, one top-level server (the product host),
-    every documented response property required (Twilio always sends them all, null when unset) and no
-    undocumented ones allowed."""
+    """An openapi-core app for one product: per-path `servers` stripped and one top-level server (the product's
+    host) so Twilio paths match; every documented response property required (Twilio always sends them all, null
+    when unset) and, apart from uri-maps, no undocumented property allowed."""
     document = json.loads(spec_path(product).read_text())
     for item in document["paths"].values():
         item.pop("servers", None)
     document["servers"] = [{"url": host(product)}]
+    _maps_are_open(document["components"])
     config = Config(extra_format_validators=FORMATS, response_properties_default_policy="required",
                     additional_properties_default_policy="forbid")
     return OpenAPI.from_dict(document, config=config)
+
+
+def operation_id(exchange):
+    """Twilio's operationId for a captured exchange, or None when Twilio's definition has no such operation."""
+    product = exchange["product"]
+    try:
+        found = APICallPathFinder(openapi(product).spec).find(exchange["method"].lower(), host(product) + exchange["path"])
+    except PathError:
+        return None
+    return found.operation["operationId"]
+
+
+def _describe(error):
+    """One line per failing field: `<json path>: <why>`; falls back to the error (and its cause) as text."""
+    cause = error.__cause__ or error
+    schema_errors = list(getattr(cause, "schema_errors", None) or [])
+    if schema_errors:
+        return [f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}" for e in schema_errors]
+    return [f"{error}" + (f" ({cause})" if cause is not error else "")]
+
+
+def _request(exchange):
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if exchange.get("auth_scheme"):
+        headers["Authorization"] = f"{exchange['auth_scheme'].title()} credentials-withheld"
+    form = urlencode(exchange["form"], doseq=True).encode() if exchange["form"] else None
+    return MockRequest(host(exchange["product"]), exchange["method"], exchange["path"], args=exchange["query"],
+                       headers=headers, data=form, content_type="application/x-www-form-urlencoded")
+
+
+def contract_problems(exchange):
+    """Everything in one exchange that disagrees with Twilio's OpenAPI: the request always, the response when 2xx
+    (Twilio documents no error responses; `error_shape_problems` covers those). Empty when all is well."""
+    app = openapi(exchange["product"])
+    request = _request(exchange)
+    problems = [f"request {line}" for err in app.request_validator.iter_errors(request) for line in _describe(err)]
+    if 200 <= exchange["status"] < 300:
+        content_type = exchange["headers"].get("Content-Type", "application/json").split(";")[0]
+        response = MockResponse(exchange["body"], status_code=exchange["status"], headers=exchange["headers"],
+                                content_type=content_type)
+        problems += [f"response {line}" for err in app.response_validator.iter_errors(request, response)
+                     for line in _describe(err)]
+    return problems
+
+
+ERROR_FIELDS = {"code": int, "message": str, "more_info": str, "status": int}
+
+
+def error_shape_problems(exchange):
+    """Twilio's error body is exactly {code: int, message: str, more_info: str, status: int}, status = HTTP status."""
+    try:
+        body = json.loads(exchange["body"])
+    except ValueError:
+        return [f"error body is not JSON: {exchange['body'][:80]!r}"]
+    if not isinstance(body, dict):
+        return [f"error body is not an object: {body!r}"]
+    problems = [f"error body field {name!r} missing" for name in ERROR_FIELDS if name not in body]
+    problems += [f"error body field {name!r} is not in Twilio's error shape" for name in set(body) - set(ERROR_FIELDS)]
+    problems += [f"error body field {name!r} is {type(body[name]).__name__}, not {kind.__name__}"
+                 for name, kind in ERROR_FIELDS.items() if name in body and type(body[name]) is not kind]
+    if body.get("status") != exchange["status"]:
+        problems.append(f"error body status {body.get('status')!r} != HTTP status {exchange['status']}")
+    if isinstance(body.get("code"), int) and body.get("more_info") != f"https://www.twilio.com/docs/errors/{body['code']}":
+        problems.append(f"error body more_info {body.get('more_info')!r} does not point at the code's docs page")
+    return problems

@@ -1,0 +1,158 @@
+"""One apply at a time per account: a lock file `.flexops/locks/<account sid>.lock`.
+
+The file is created with O_CREAT|O_EXCL, so exactly one process wins, and holds who holds it (run id, pid, host,
+start time) so a refusal can say who and for how long. A lock whose pid is dead on this host is stale and is taken
+over (the takeover is reported); a lock from another host cannot be judged from here: `break_lock=True`
+(`--break-lock`) removes it.
+"""
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .exceptions import LockHeld, ValidationError
+
+DEFAULT_DIR = Path(".flexops") / "locks"
+
+
+def lock_dir():
+    """FLEXOPS_LOCK_DIR, else `.flexops/locks` in the working folder (next to the embedded sandbox)."""
+    return Path(os.environ.get("FLEXOPS_LOCK_DIR") or DEFAULT_DIR)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _age(holder):
+    try:
+        started = datetime.fromisoformat(holder["started"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (datetime.now(timezone.utc) - started).total_seconds()
+
+
+def describe(holder):
+    """`run R (pid P on host H), held for 3m 12s` — for refusals and status lines."""
+    if not holder:
+        return "an unknown holder (the lock file is empty or unreadable)"
+    age = _age(holder)
+    held = f", held for {int(age // 60)}m {int(age % 60)}s" if age is not None else ""
+    return f"run {holder.get('run_id')} (pid {holder.get('pid')} on host {holder.get('host')}){held}"
+
+
+class AccountLock:
+    """`with AccountLock(account_sid, run_id): ...` — or acquire()/release(). Not re-entrant."""
+
+    def __init__(self, account_sid, run_id=None, directory=None):
+        if not account_sid or not str(account_sid).replace("_", "").isalnum():
+            raise ValidationError("account_sid", "must be an account SID", account_sid)
+        self.account_sid = account_sid
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.path = Path(directory or lock_dir()) / f"{account_sid}.lock"
+        self.token = uuid.uuid4().hex  # tells our lock from a later holder's with the same run id
+        self.held = False
+        self.took_over = None  # the stale holder we replaced, if any
+
+    def holder(self):
+        """The current holder's record, {} when the file is unreadable, None when nobody holds the lock."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return {}
+
+    def is_stale(self, holder):
+        """Stale = recorded on this host with a pid that is no longer running. Other hosts: unknowable."""
+        return bool(holder) and holder.get("host") == socket.gethostname() and not pid_alive(holder.get("pid"))
+
+    def _create(self):
+        record = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "account_sid": self.account_sid, "token": self.token}
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, json.dumps(record).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _remove(self, expected):
+        """Remove the lock only if it still holds `expected` (rename first so we never delete a newer holder's)."""
+        aside = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.removed")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            current = json.loads(aside.read_text() or "{}")
+        except ValueError:
+            current = {}
+        if expected is not None and current.get("token") != expected.get("token"):
+            try:  # not the one we meant: put it back unless someone already took the lock
+                os.link(aside, self.path)
+            except FileExistsError:
+                pass
+        aside.unlink(missing_ok=True)
+
+    def acquire(self, break_lock=False):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                self._create()
+                self.held = True
+                return self
+            except FileExistsError:
+                holder = self.holder()
+            if holder is None:
+                continue  # released meanwhile
+            if not holder and not break_lock:
+                age = time.time() - self.path.stat().st_mtime if self.path.exists() else 0
+                if age < 5:  # being written right now by its creator
+                    time.sleep(0.2)
+                    continue
+            if break_lock or self.is_stale(holder) or not holder:
+                self.took_over = holder or {}
+                self._remove(holder if holder else None)
+                continue
+            raise LockHeld(f"another apply holds the lock for account {self.account_sid}: {describe(holder)}. "
+                           f"Wait for it to finish; if it is dead, remove the lock with --break-lock "
+                           f"(lock file {self.path})")
+        raise LockHeld(f"could not take the lock for account {self.account_sid} ({self.path}): it keeps changing "
+                       "hands; try again")
+
+    def release(self):
+        if self.held:
+            holder = self.holder()
+            if holder and holder.get("token") == self.token:
+                self._remove(holder)
+            self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def break_lock(account_sid, directory=None):
+    """Remove an account's lock whoever holds it; returns the removed holder (None if there was none)."""
+    lock = AccountLock(account_sid, directory=directory)
+    holder = lock.holder()
+    if holder is not None:
+        lock._remove(None)
+    return holder
