@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench screenshots clean
+.PHONY: venv chromium demo test bench screenshots clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,19 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Debian's Chromium for the browser tests (Playwright never downloads one). Outside CI a machine that cannot install
+# it still runs the other tests (the browser tests then skip, saying why); in CI (CI=true) it is an error.
+chromium:
+	@bash tools/install_chromium.sh || test "$${CI:-}" != true
+
 demo: venv
 	$(BIN)/flexops demo
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest
+
+screenshots: venv chromium
+	$(BIN)/python tools/screenshots.py
 
 bench: venv
 	$(BIN)/python bench/run_all.py

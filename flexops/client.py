@@ -15,7 +15,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
-from . import settings
+from . import audit, settings
 from .exceptions import ConfigurationError, ConnectionFailed
 from .settings import Secret, Target
 
@@ -146,4 +146,5 @@ def connect(target=None, profile=None, timeout=30):
     client = Client(resolved.username, resolved.password.reveal(), account_sid=resolved.account_sid,
                     region=resolved.region, edge=resolved.edge, http_client=http)
     client.flexops_target = resolved
+    audit.attach_current_run(client)  # inside `flexops run`: every mutation goes to <run dir>/audit.jsonl
     return client

@@ -41,7 +41,7 @@ REPORT_FILES = ("inventory.json", "inventory.csv", "inventory.xlsx")
 
 # --- collect -------------------------------------------------------------------------------------------------
 
-def _types(types):
+def parse_types(types):
     if types is None:
         return None
     chosen = [t.strip().lower() for t in (types.split(",") if isinstance(types, str) else types)]
@@ -78,18 +78,24 @@ def _failed(exc, what):
 
 
 def _pages(client, kind, bar):
-    """Rows of one listing (all types when `kind` is None), one request per page of 50."""
+    """Rows of one listing (all types when `kind` is None), one request per page of 50.
+
+    The next page is requested (in a helper thread) while this one is converted, so the listing costs the
+    round trips and almost nothing more: paging is sequential by nature (each page names the next).
+    """
     listing = client.conversations.v1.address_configurations
     what = f"list {kind or 'all'} address configurations"
     rows, pages = [], 0
     try:
-        page = listing.page(page_size=PAGE_SIZE, **({"type": kind} if kind else {}))
-        while page is not None:
-            pages += 1
-            batch = [_row(item) for item in page]
-            rows.extend(batch)
-            bar.update(len(batch))
-            page = page.next_page()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexops-page") as ahead:
+            page = listing.page(page_size=PAGE_SIZE, **({"type": kind} if kind else {}))
+            while page is not None:
+                pages += 1
+                following = ahead.submit(page.next_page)
+                batch = [_row(item) for item in page]
+                rows.extend(batch)
+                bar.update(len(batch))
+                page = following.result()
     except (TwilioException, requests.RequestException) as exc:
         raise _failed(exc, what) from None
     return rows, pages
@@ -122,7 +128,7 @@ def collect(client, types=None, progress=True, verify=None):
     `types`: None (all, one unfiltered listing) or a subset of ADDRESS_TYPES (one server-filtered listing each).
     `verify`: optional callable(client, df) -> {address: "pass"|"fail"|"warn"}; joined as `verification`.
     """
-    chosen = _types(types)
+    chosen = parse_types(types)
     if verify is not None and not callable(verify):
         raise ValidationError("verify", "must be a callable(client, df) -> {address: status} or None",
                               type(verify).__name__)

@@ -104,3 +104,83 @@ def fail_if_failed(summary, what="checks"):
     """End a headless run non-zero after results are saved, when required checks failed."""
     if summary.get("failed"):
         raise CheckFailed(f"{summary['failed']} of {summary['total']} {what} failed; see the table above for remedies")
+
+
+# --- address results (runbook 10 and its form) ---------------------------------------------------------------
+
+ACTION_TEXT = {"created": "created", "updated": "updated to match the parameters",
+               "unchanged": "no change: it already matches the parameters",
+               "drift": "exists with different settings (drift): nothing changed; rerun with update_existing=True "
+                        "to apply the parameters",
+               "would_create": "would be created", "would_update": "would be updated"}
+
+
+def plan_text(result):
+    """One line saying what `addresses.ensure` did or would do."""
+    return f"{result.address}: {ACTION_TEXT.get(result.action, result.action)}" + (
+        f" ({result.sid})" if result.sid else "")
+
+
+def plan_frame(result):
+    """The fields a create/update touches (or that drifted), as rows of field / current / desired."""
+    import pandas as pd
+
+    rows = [{"field": name, "current": _cell(old), "desired": _cell(new)} for name, (old, new) in result.diff.items()]
+    return pd.DataFrame(rows, columns=["field", "current", "desired"])
+
+
+def _cell(value):
+    return ", ".join(value) if isinstance(value, (tuple, list)) else value
+
+
+def show_plan(result, title="Plan"):
+    _show(f"<p><b>{html.escape(plan_text(result))}</b></p>", plan_text(result))
+    if result.diff:
+        show_table(plan_frame(result), title)
+    return result
+
+
+def address_fields(resource):
+    """What is stored for an address configuration, as a flat dict (None when there is none)."""
+    from . import addresses
+
+    if resource is None:
+        return None
+    state = addresses.state_of(resource)
+    state["webhook_filters"] = list(state["webhook_filters"])
+    return {"sid": resource.sid, "address": resource.address, "type": resource.type, **state,
+            "date_updated": str(resource.date_updated) if resource.date_updated else None}
+
+
+def fields_frame(fields):
+    import pandas as pd
+
+    return pd.DataFrame([{"field": k, "value": _cell(v)} for k, v in (fields or {}).items()],
+                        columns=["field", "value"])
+
+
+def fail_on_drift(result):
+    """A headless run that was asked to create but found different settings must not end green."""
+    if result.action == "drift":
+        raise CheckFailed(plan_text(result))
+
+
+# --- report chart (runbook 30) -------------------------------------------------------------------------------
+
+def count_chart(frame, columns=("type", "integration", "verification")):
+    """Bar charts of row counts per value of each column (matplotlib Figure; displayed in a notebook)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * len(columns), 3.2), dpi=96)
+    for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
+        counts = frame[column].astype(object).fillna("(none)").value_counts() if column in frame else {}
+        ax.bar([str(k) for k in counts.index] if len(counts) else [], list(counts.values) if len(counts) else [],
+               color="#2c7fb8")
+        ax.set_title(f"by {column}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    if in_notebook():
+        from IPython.display import display
+        display(fig)
+    return fig

@@ -119,6 +119,7 @@ class FlowCache:
         self._analyses = {}
         self._locks = collections.defaultdict(threading.Lock)
         self._lock = threading.Lock()
+        self._listing_lock = threading.Lock()
         self._listing = None
 
     def _sid_lock(self, sid):
@@ -158,7 +159,7 @@ class FlowCache:
 
     def listing(self):
         """Every flow of the account, as listed (no definitions); one listing per cache."""
-        with self._lock:
+        with self._listing_lock:
             if self._listing is None:
                 self._listing = retry.call(lambda: self.client.studio.v2.flows.list(page_size=LIST_PAGE_SIZE),
                                            what="list Studio flows", client=self.client)

@@ -15,7 +15,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
-from . import accounts, conversations, faults, flex, seed, studio
+from . import accounts, conversations, faults, flex, inbound, seed, studio
 from .context import Ctx, json_response
 from .errors import TwilioError, error_response
 from .store import Store
@@ -37,6 +37,7 @@ class SandboxApp:
         self.counts = collections.Counter()
         self._count_lock = threading.Lock()
         self.control_actions = {}
+        self.control_actions.update(inbound.ACTIONS)
 
     def __call__(self, environ, start_response):
         request = Request(environ)

@@ -60,3 +60,8 @@ class SandboxControl:
 
     def reset_stats(self):
         return self._call("POST", "stats/reset")
+
+    def simulate_inbound(self, page_id, sender, text, account_sid=None):
+        """A customer (`sender`, a page-scoped user ID) writes `text` to the Facebook Page `page_id`."""
+        return self._call("POST", "messenger/inbound", {"page_id": str(page_id), "sender": str(sender),
+                                                         "text": text, "account_sid": account_sid})

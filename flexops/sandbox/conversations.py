@@ -143,7 +143,7 @@ def fetch_configuration(ctx):
 
 
 def list_services(ctx):
-    return ctx.list_page("conversation_service", "services", "/v1/Services")
+    return ctx.list_page("conversation_service", "services", "/v1/Services", maximum=100)
 
 
 def fetch_service(ctx, sid):
@@ -154,7 +154,7 @@ def fetch_service(ctx, sid):
 
 
 def list_conversations(ctx):
-    return ctx.list_page("conversation", "conversations", "/v1/Conversations")
+    return ctx.list_page("conversation", "conversations", "/v1/Conversations", maximum=100)
 
 
 def fetch_conversation(ctx, sid):
@@ -171,7 +171,7 @@ def _children(kind, key):
         if conversation is None:
             raise not_found(ctx.path)
         return ctx.list_page(kind, key, f"/v1/Conversations/{conversation_sid}/{key.capitalize()}",
-                             parent=conversation_sid)
+                             parent=conversation_sid, maximum=100)
     return handler
 
 

@@ -34,7 +34,8 @@ class SandboxServer:
         return self.app.store
 
     def start(self):
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="flexops-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="flexops-sandbox", daemon=True)
         self._thread.start()
         return self
 

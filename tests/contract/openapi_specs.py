@@ -1,4 +1,5 @@
-"""Twilio's own OpenAPI definitions, from npm `@twilio/cli-core@9.0.0`, cached under `.cache/twilio-openapi/`.
+"""Twilio's own OpenAPI definitions, from npm `@twilio/cli-core@9.0.0`, cached under `.cache/twilio-openapi/`,
+and the checks of captured sandbox exchanges against them.
 
 The tarball is fetched with `npm pack` and checked against a pinned SHA-256 (and npm's SHA-1) before anything is
 read from it, so the contract is always the same, reviewed one. Failing to obtain it is an error, never a skip.
@@ -51,8 +52,11 @@ def tarball(cache=CACHE):
         raise SpecUnavailable(f"npm is not installed: cannot fetch {PACKAGE} (Twilio's OpenAPI definitions)")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        done = subprocess.run([npm, "pack", PACKAGE, "--ignore-scripts", "--pack-destination", tmp],
-                              capture_output=True, text=True, timeout=300)
+        try:
+            done = subprocess.run([npm, "pack", PACKAGE, "--ignore-scripts", "--pack-destination", tmp],
+                                  capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SpecUnavailable(f"`npm pack {PACKAGE}` did not complete: {exc}") from None
         fetched = Path(tmp) / TARBALL
         if done.returncode != 0 or not fetched.is_file():
             raise SpecUnavailable(f"`npm pack {PACKAGE}` failed (exit {done.returncode}): "
@@ -67,8 +71,9 @@ def spec_path(product, cache=CACHE):
     """The extracted JSON definition of one product (extracted from the verified tarball on first use)."""
     name = SPEC_FILES[product]
     extracted = cache / "specs" / name
+    verified = tarball(cache)  # checked on every run: a few milliseconds
     if not extracted.is_file():
-        with tarfile.open(tarball(cache)) as archive:
+        with tarfile.open(verified) as archive:
             member = archive.getmember(SPEC_DIR + name)
             data = archive.extractfile(member).read()
         extracted.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +130,9 @@ def openapi(product):
 def operation_id(exchange):
     """Twilio's operationId for a captured exchange, or None when Twilio's definition has no such operation."""
     product = exchange["product"]
+    finder = APICallPathFinder(openapi(product).spec)
     try:
-        found = APICallPathFinder(openapi(product).spec).find(exchange["method"].lower(), host(product) + exchange["path"])
+        found = finder.find(exchange["method"].lower(), host(product) + exchange["path"])
     except PathError:
         return None
     return found.operation["operationId"]
@@ -182,6 +188,7 @@ def error_shape_problems(exchange):
                  for name, kind in ERROR_FIELDS.items() if name in body and type(body[name]) is not kind]
     if body.get("status") != exchange["status"]:
         problems.append(f"error body status {body.get('status')!r} != HTTP status {exchange['status']}")
-    if isinstance(body.get("code"), int) and body.get("more_info") != f"https://www.twilio.com/docs/errors/{body['code']}":
+    docs = f"https://www.twilio.com/docs/errors/{body.get('code')}"
+    if isinstance(body.get("code"), int) and body.get("more_info") != docs:
         problems.append(f"error body more_info {body.get('more_info')!r} does not point at the code's docs page")
     return problems

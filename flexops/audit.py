@@ -1,0 +1,345 @@
+"""The audit trail of a run: one hash-chained JSON line per mutating Twilio call, written as the call happens.
+
+Why a chain: a reviewer must be able to tell that nobody edited or dropped a line after the run. Each line carries
+`prev_hash` (sha256 of the previous line's text; 64 zeros for the first) and `hash` (sha256 of its own text
+without the hash); `verify()` walks the chain. Lines are flushed and fsynced one by one, so a killed run keeps every
+change it made.
+
+Why a state cache: a change is only reviewable next to what it replaced. GET responses are remembered in memory
+(redacted, never written anywhere), by SID, by address and by path, so a POST/DELETE line can carry the last state
+this process saw of that resource as `before`, and the response as `after`.
+
+Secrets: keys that look like credentials are replaced by `***` everywhere (`redact`), and the client's own
+password (auth token or API secret) is scrubbed from any string that would end up in a line.
+"""
+import collections
+import hashlib
+import json
+import os
+import re
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+try:
+    import fcntl
+except ImportError:  # Windows: one writer per file is still safe thanks to the in-process lock
+    fcntl = None
+
+AUDIT_FILE = "audit.jsonl"
+ZERO_HASH = "0" * 64
+REDACTED = "***"
+SECRET_KEY = re.compile(r"token|secret|password|passwd|auth(?!or(?!ization))", re.IGNORECASE)
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+_HASH_TAIL = re.compile(r',"hash":"([0-9a-f]{64})"\}$')
+
+
+# --- redaction ----------------------------------------------------------------------------------------------
+
+def is_secret_key(name):
+    """True for names that may hold a credential (auth_token, ApiSecret, password, Authorization...)."""
+    return bool(SECRET_KEY.search(str(name)))
+
+
+def redact(obj, secrets=()):
+    """A copy of `obj` with credential-like keys masked and any known secret value scrubbed from strings."""
+    values = [s for s in secrets if s]
+    if isinstance(obj, dict):
+        return {k: REDACTED if is_secret_key(k) and v not in (None, "") else redact(v, values)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact(v, values) for v in obj]
+    if isinstance(obj, str):
+        for secret in values:
+            obj = obj.replace(secret, REDACTED)
+        return obj
+    return obj
+
+
+# --- the hash-chained log -----------------------------------------------------------------------------------
+
+def _sha(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(record):
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def seal(record, prev_hash):
+    """The line text for `record` chained after `prev_hash`: canonical JSON ending in its own hash."""
+    body = _canonical({**record, "prev_hash": prev_hash})
+    return body[:-1] + f',"hash":"{_sha(body)}"}}'
+
+
+class AuditLog:
+    """Appends sealed lines to one file. Safe across threads and (with fcntl) across processes."""
+
+    _locks = collections.defaultdict(threading.Lock)
+
+    def __init__(self, path, run_id=None):
+        self.path = Path(path)
+        self.run_id = run_id
+        self._lock = AuditLog._locks[os.path.abspath(self.path)]
+
+    def touch(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+        return self
+
+    def append(self, entry):
+        """Seal and durably write one entry (time, run_id and seq are added); returns the written record."""
+        with self._lock, open(self.path, "a+b") as fh:
+            if fcntl:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                count, last = _tail(fh)
+                record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                          "run_id": self.run_id, "seq": count + 1, **entry}
+                line = seal(record, _sha(last) if last is not None else ZERO_HASH)
+                fh.seek(0, os.SEEK_END)
+                fh.write(line.encode("utf-8") + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                if fcntl:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        return json.loads(line)
+
+
+def _tail(fh):
+    """(number of lines, text of the last line or None) of an open log."""
+    fh.seek(0)
+    count, last = 0, None
+    for raw in fh:
+        text = raw.decode("utf-8", "replace").rstrip("\n")
+        if text:
+            count, last = count + 1, text
+    return count, last
+
+
+def read(path):
+    """Every record of an audit file (empty when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def verify(path):
+    """Check the chain: (ok, first bad line number (1-based) or None, message)."""
+    path = Path(path)
+    if not path.exists():
+        return True, None, "no audit file (nothing was changed)"
+    expected, count = ZERO_HASH, 0
+    for number, text in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not text:
+            continue
+        match = _HASH_TAIL.search(text)
+        if not match:
+            return False, number, f"line {number}: not a sealed audit line (no trailing hash)"
+        body = text[:match.start()] + "}"
+        try:
+            record = json.loads(body)
+        except ValueError:
+            return False, number, f"line {number}: not valid JSON"
+        if _sha(body) != match.group(1):
+            return False, number, f"line {number}: content does not match its hash (edited)"
+        if record.get("prev_hash") != expected:
+            return False, number, f"line {number}: prev_hash does not match line {number - 1} (lines removed, " \
+                                  "reordered or edited)"
+        expected, count = _sha(text), count + 1
+    return True, None, f"{count} line(s), chain intact"
+
+
+def summary(path):
+    """{"lines": n, "head": hash of the last line or None}: what a manifest pins so truncation shows."""
+    path = Path(path)
+    if not path.exists():
+        return {"lines": 0, "head": None}
+    with open(path, "rb") as fh:
+        count, last = _tail(fh)
+    return {"lines": count, "head": json.loads(last)["hash"] if last else None}
+
+
+# --- last-seen state ----------------------------------------------------------------------------------------
+
+class StateCache:
+    """What GETs in this process last returned, by (account, product, kind, key). Memory only, redacted."""
+
+    ABSENT = object()
+
+    def __init__(self, limit=20000):
+        self.limit = limit
+        self._items = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def _put(self, key, state):
+        with self._lock:
+            self._items[key] = state
+            self._items.move_to_end(key)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def remember(self, account, product, state, path=None):
+        """Remember one resource (a dict with sid/address) or every resource of a list envelope."""
+        if path:
+            self._put((account, product, "path", path), state)
+        if isinstance(state, dict):
+            for kind in ("sid", "address"):
+                if state.get(kind):
+                    self._put((account, product, kind, str(state[kind])), state)
+            if isinstance(state.get("url"), str):
+                self._put((account, product, "path", unquote(urlsplit(state["url"]).path)), state)
+
+    def remember_page(self, account, product, body):
+        for value in body.values():
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, dict) and item.get("sid"):
+                        self.remember(account, product, item)
+
+    def forget(self, account, product, keys):
+        for kind, key in keys:
+            if key:
+                self._put((account, product, kind, str(key)), self.ABSENT)
+
+    def lookup(self, account, product, keys):
+        """(seen, state) for the first known key; state None when the resource was seen absent."""
+        with self._lock:
+            for kind, key in keys:
+                state = self._items.get((account, product, kind, str(key))) if key else None
+                if state is not None:
+                    return True, None if state is self.ABSENT else state
+        return False, None
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+
+seen = StateCache()
+
+
+def _json(response):
+    try:
+        return json.loads(response.text) if response is not None and response.text else None
+    except ValueError:
+        return None
+
+
+def _form(data):
+    """The SDK's form data (dict, possibly with list values for repeated keys) as a plain dict."""
+    if isinstance(data, dict):
+        return dict(data)
+    if isinstance(data, (list, tuple)):
+        out = {}
+        for key, value in data:
+            out.setdefault(key, []).append(value)
+        return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+    return {}
+
+
+class AuditListener:
+    """An `http.listeners` callback: caches reads, writes one audit line per mutation (success or failure)."""
+
+    def __init__(self, log, account_sid, secrets=()):
+        self.log = log
+        self.account = account_sid
+        self.secrets = [s for s in secrets if s]
+
+    def __call__(self, method, url, params, data, response, error, elapsed):
+        parts = urlsplit(url)
+        product = (parts.hostname or "").split(".")[0]
+        path = unquote(parts.path)
+        body = _json(response)
+        status = getattr(response, "status_code", None)
+        if method in READ_METHODS:
+            self._observe(product, path, status, body)
+            return
+        self.log.append(self._entry(method, product, path, params, data, status, body, error, elapsed))
+
+    def _observe(self, product, path, status, body):
+        if status == 200 and isinstance(body, dict):
+            clean = redact(body, self.secrets)
+            if "meta" in body:
+                seen.remember_page(self.account, product, clean)
+            else:
+                seen.remember(self.account, product, clean, path=path)
+        elif status == 404:
+            seen.forget(self.account, product, [("path", path), *_segment_keys(path)])
+
+    def _entry(self, method, product, path, params, data, status, body, error, elapsed):
+        form = _form(data)
+        keys = [("path", path), *_segment_keys(path),
+                ("address", form.get("Address")), ("sid", form.get("Sid"))]
+        before_seen, before = seen.lookup(self.account, product, keys)
+        ok = status is not None and status < 400
+        after = redact(body, self.secrets) if ok and isinstance(body, dict) else None
+        entry = {"method": method, "product": product, "path": path,
+                 "parameters": redact({**(params or {}), **form}, self.secrets), "status": status,
+                 "error_code": body.get("code") if not ok and isinstance(body, dict) else None,
+                 "error": None, "sid": (after or {}).get("sid") or (before or {}).get("sid") or _last_sid(path),
+                 "before": before, "before_seen": before_seen, "after": after,
+                 "elapsed_ms": round(elapsed * 1000, 1)}
+        if error is not None:
+            entry["error"] = {"type": type(error).__name__, "message": redact(str(error)[:500], self.secrets)}
+        elif not ok and isinstance(body, dict):
+            entry["error"] = {"type": "TwilioError", "message": redact(str(body.get("message", ""))[:500],
+                                                                        self.secrets)}
+        if ok and method == "DELETE":
+            old = before or {}
+            seen.forget(self.account, product, [("path", path), *_segment_keys(path), ("sid", old.get("sid")),
+                                                ("address", old.get("address"))])
+        elif ok and after is not None:
+            last = path.rstrip("/").rsplit("/", 1)[-1]
+            addressed = last in (after.get("sid"), after.get("address")) or not after.get("url")
+            seen.remember(self.account, product, after, path=path if addressed else None)
+        return entry
+
+
+def _segment_keys(path):
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return [("sid", last), ("address", last)] if last else []
+
+
+_SID = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
+
+
+def _last_sid(path):
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last if _SID.match(last) else None
+
+
+# --- wiring -------------------------------------------------------------------------------------------------
+
+def attach(client, path, run_id=None):
+    """Audit every mutation `client` makes into `path` (created empty if needed); returns the listener."""
+    http = client.http_client
+    for listener in http.listeners:
+        if isinstance(listener, AuditListener) and listener.log.path == Path(path):
+            return listener
+    target = getattr(client, "flexops_target", None)
+    secrets = [target.password.reveal()] if target is not None else []
+    secrets.append(getattr(client, "password", None))
+    listener = AuditListener(AuditLog(path, run_id).touch(), client.account_sid, secrets)
+    http.listeners.append(listener)
+    return listener
+
+
+def current_run():
+    """(run folder, run id) when this process runs inside `flexops run`, else None."""
+    folder = os.environ.get("FLEXOPS_RUN_DIR")
+    if not folder:
+        return None
+    return Path(folder), os.environ.get("FLEXOPS_RUN_ID") or Path(folder).name
+
+
+def attach_current_run(client):
+    """What `connect()` calls: audit into `<run dir>/audit.jsonl` when a run is active; otherwise nothing."""
+    run = current_run()
+    if run is None:
+        return None
+    folder, run_id = run
+    return attach(client, folder / AUDIT_FILE, run_id)

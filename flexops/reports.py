@@ -1,0 +1,540 @@
+"""Exports of an inventory DataFrame: CSV, XLSX, JSON, one self-contained HTML report, a Markdown summary.
+
+Safe by construction, because reports get opened by people in spreadsheets and browsers:
+- spreadsheet cells that could start a formula (=, +, -, @, tab, CR; OWASP "CSV injection") get a leading `'`
+  in CSV and XLSX, and XLSX stores them as strings; `unprotect_cell` undoes it exactly when a report is reloaded;
+- HTML and Markdown escape every value; the HTML has no scripts and references nothing outside itself (charts
+  are matplotlib PNGs inlined as data: URIs), so it opens offline and can be mailed as one file;
+- CSV is UTF-8 with a BOM (Excel then reads emoji/CJK/RTL correctly); every text field is quoted, and
+  page_id is written as the exact digits. Excel still guesses types when it opens a CSV, so for Excel use the
+  XLSX, where page_id is a text cell (format "@") and stays 104738392011234, not 1.04E+14.
+Files are written to a temporary name and renamed, so a scheduler never picks up half a report.
+"""
+import base64
+import csv
+import html
+import io
+import json
+import os
+import re
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from . import inventory
+from .exceptions import ConfigurationError, FlexopsError, ValidationError
+from .inventory import COLUMNS, DATE_COLUMNS
+
+FORMATS = ("csv", "xlsx", "json", "html", "md")
+FILE_NAMES = {"csv": "inventory.csv", "xlsx": "inventory.xlsx", "json": "inventory.json", "html": "inventory.html",
+              "md": "summary.md"}
+DEFAULT_TITLE = "Address configuration inventory"
+TABLE_COLUMNS = tuple(c for c in COLUMNS if c not in ("account", "generated_at"))  # shown once, in the header
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+
+
+# --- cell safety ---------------------------------------------------------------------------------------------
+
+def protect_cell(value):
+    """`=1+2` -> `'=1+2` (and `'=x` -> `''=x`, so the quote can be removed again without ambiguity)."""
+    if isinstance(value, str) and _FORMULA_START.match(value):
+        return "'" + value
+    return value
+
+
+def unprotect_cell(value):
+    """The inverse of protect_cell, for reading our own CSV/XLSX back."""
+    if isinstance(value, str) and value.startswith("'") and _FORMULA_START.match(value, 1):
+        return value[1:]
+    return value
+
+
+def _plain(value):
+    """A DataFrame value as a plain Python value (None for any missing marker)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _iso(value):
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else value
+
+
+def _records(df, columns=COLUMNS):
+    """Rows as lists of plain values (datetimes stay datetimes)."""
+    for row in df[list(columns)].itertuples(index=False, name=None):
+        yield [_plain(v) for v in row]
+
+
+# --- summary figures -----------------------------------------------------------------------------------------
+
+def _counts(series, missing="(none)"):
+    return {str(k): int(v) for k, v in series.astype(object).fillna(missing).value_counts().items()}
+
+
+def summarize(df, changes=None):
+    """The headline numbers and breakdowns every format shows."""
+    studio = df[df["integration"] == "studio"]
+    flows = {}
+    for sid, name, status in studio[["studio_flow_sid", "studio_flow_name", "studio_flow_status"]].itertuples(
+            index=False, name=None):
+        key = _plain(sid) or "(none)"
+        entry = flows.setdefault(key, {"sid": _plain(sid), "name": _plain(name), "status": _plain(status),
+                                       "addresses": 0})
+        entry["addresses"] += 1
+    created = df["date_created"].dropna()
+    status = df["studio_flow_status"].astype(object)
+    return {
+        "total": len(df),
+        "messenger": int((df["type"] == "messenger").sum()),
+        "auto_creation_enabled": int(df["auto_creation_enabled"].fillna(False).sum()),
+        "flows_missing": int((status == "missing").sum()),
+        "flows_draft": int((status == "draft").sum()),
+        "by_type": _counts(df["type"]),
+        "by_integration": _counts(df["integration"]),
+        "by_flow": sorted(flows.values(), key=lambda f: (-f["addresses"], f["name"] or "", f["sid"] or "")),
+        "verification": _counts(df["verification"], missing="not verified"),
+        "created_per_month": {k: int(v) for k, v in created.dt.strftime("%Y-%m").value_counts().sort_index().items()},
+        "changes": changes.counts if changes is not None else None,
+    }
+
+
+def _generated_at(df, meta):
+    if meta.get("generated_at"):
+        return meta["generated_at"]
+    stamps = df["generated_at"].dropna()
+    return _iso((stamps.max() if len(stamps) else pd.Timestamp.now(tz="UTC").floor("s")).to_pydatetime())
+
+
+def _metadata(df, title, metadata, summary):
+    collected = dict(df.attrs.get("flexops") or {})
+    accounts = sorted(set(df["account"].dropna()))
+    meta = {"title": title, "tool": "flexops", "generated_at": _generated_at(df, collected),
+            "account": collected.get("account") or (", ".join(accounts) if accounts else None), "rows": len(df),
+            "columns": list(COLUMNS), **{k: v for k, v in collected.items() if k not in ("generated_at", "account")},
+            "summary": {k: v for k, v in summary.items() if k != "by_flow"}, **(metadata or {})}
+    return json.loads(json.dumps(meta, default=str))
+
+
+# --- file writing --------------------------------------------------------------------------------------------
+
+@contextmanager
+def _atomic(path):
+    """Write to `path.tmp`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_csv(df, path):
+    """UTF-8 with BOM, RFC 4180 (CRLF), text quoted, formula-like text prefixed with `'`, dates ISO 8601 UTC."""
+    with _atomic(path) as tmp, open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC)
+        writer.writerow(COLUMNS)
+        for row in _records(df):
+            writer.writerow([protect_cell(_iso(v)) for v in row])
+    return Path(path)
+
+
+def _xlsx_text(value):
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", protect_cell(value)) if isinstance(value, str) else value
+
+
+def _widths(df, columns, sample=500):
+    """Column widths from the header and a sample of values, clamped to 10..60 characters."""
+    head = df.head(sample)
+    widths = []
+    for column in columns:
+        longest = head[column].astype(object).map(lambda v: len(str(_iso(_plain(v)) or ""))).max() if len(head) else 0
+        widths.append(min(60, max(10, len(column) + 2, int(longest or 0) + 2)))
+    return widths
+
+
+def _summary_rows(title, meta, summary):
+    rows = [("Title", title), ("Generated at (UTC)", meta["generated_at"]), ("Account", meta.get("account")),
+            ("Address configurations", summary["total"]), ("Messenger addresses", summary["messenger"]),
+            ("Auto-creation enabled", summary["auto_creation_enabled"]),
+            ("Addresses whose Studio flow is missing", summary["flows_missing"]),
+            ("Addresses whose Studio flow is a draft", summary["flows_draft"]), (None, None)]
+    for label, key in (("Type", "by_type"), ("Integration", "by_integration"), ("Verification", "verification"),
+                       ("Created in month", "created_per_month")):
+        rows.append((label, "Addresses"))
+        rows += list(summary[key].items()) or [("(none)", 0)]
+        rows.append((None, None))
+    rows.append(("Studio flow", "Addresses"))
+    rows += [(f"{f['name'] or '(unnamed)'} [{f['status'] or 'unknown'}] {f['sid'] or ''}", f["addresses"])
+             for f in summary["by_flow"]] or [("(none)", 0)]
+    if summary["changes"] is not None:
+        rows += [(None, None), ("Changes since previous report", "Addresses")] + list(summary["changes"].items())
+    return rows
+
+
+def write_xlsx(df, path, title=DEFAULT_TITLE, meta=None, summary=None):
+    """Sheets "Summary" and "Inventory" (frozen header, autofilter, widths); text never becomes a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    summary = summary or summarize(df)
+    meta = meta or _metadata(df, title, None, summary)
+    book = Workbook(write_only=True)  # streams rows: 10,000 addresses stay well inside memory limits
+    bold = Font(bold=True)
+
+    def cell(sheet, value, **style):
+        c = WriteOnlyCell(sheet, value=_xlsx_text(value))
+        if isinstance(c.value, str):
+            c.data_type = "s"
+        for key, setting in style.items():
+            setattr(c, key, setting)
+        return c
+
+    sheet = book.create_sheet("Summary")
+    sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 60, 40
+    for label, value in _summary_rows(title, meta, summary):
+        is_heading = isinstance(value, str) and value == "Addresses"
+        sheet.append([cell(sheet, label, font=bold) if label is not None and is_heading else cell(sheet, label),
+                      cell(sheet, value, font=bold) if is_heading else cell(sheet, value)])
+
+    sheet = book.create_sheet("Inventory")
+    for index, width in enumerate(_widths(df, COLUMNS), start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(df) + 1}"
+    sheet.append([cell(sheet, name, font=bold) for name in COLUMNS])
+    text_at = {COLUMNS.index("page_id")}
+    dates_at = {COLUMNS.index(c) for c in DATE_COLUMNS}
+    for row in _records(df):
+        out = []
+        for i, value in enumerate(row):
+            if i in dates_at and value is not None:  # Excel has no time zones: UTC, said in the Summary
+                out.append(cell(sheet, value.replace(tzinfo=None), number_format="yyyy-mm-dd hh:mm:ss"))
+            elif i in text_at:
+                out.append(cell(sheet, value, number_format="@"))
+            else:
+                out.append(_xlsx_text(value))
+        sheet.append(out)
+    with _atomic(path) as tmp:
+        book.save(tmp)
+    return Path(path)
+
+
+def write_json(df, path, meta):
+    """`{"metadata": {...}, "records": [...]}`, UTF-8 (not \\u-escaped), dates ISO 8601 UTC, missing -> null."""
+    records = [dict(zip(COLUMNS, (_iso(v) for v in row))) for row in _records(df)]
+    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"metadata": meta, "records": records}, fh, ensure_ascii=False, indent=1)
+    return Path(path)
+
+
+# --- charts --------------------------------------------------------------------------------------------------
+
+def _label(text, limit=32):
+    text = str(text).replace("\n", " ")
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return text.replace("$", r"\$")  # matplotlib would read $...$ as math
+
+
+def _chart(title, counts, colors=None, horizontal=False):
+    """A bar chart as a data: URI (PNG via the Agg canvas, no pyplot state), or None when there is nothing."""
+    if not counts:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    labels, values = [_label(k) for k in counts], list(counts.values())
+    fig = Figure(figsize=(6.4, 0.45 * len(labels) + 1.4 if horizontal else 3.4), dpi=96)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    color = [colors.get(k, "#7f8c8d") for k in counts] if colors else "#2c7fb8"
+    positions = range(len(labels))  # positional, so two equal labels stay two bars
+    if horizontal:
+        bars = ax.barh(list(positions)[::-1], values, color=color)
+        ax.set_yticks(list(positions)[::-1], labels)
+    else:
+        bars = ax.bar(list(positions), values, color=color)
+        ax.set_xticks(list(positions), labels, rotation=30 if len(labels) > 4 else 0, ha="right"
+                      if len(labels) > 4 else "center")
+    ax.bar_label(bars, padding=2)
+    if horizontal:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.margins(x=0.12)
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        pad = (max(len(labels), 4) - len(labels)) / 2  # a lone bar stays a bar, not a wall
+        ax.set_xlim(-0.5 - pad, len(labels) - 0.5 + pad)
+        ax.margins(y=0.12)
+    ax.set_title(_label(title, 60))
+    ax.spines[["top", "right"]].set_visible(False)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # glyphs missing from the bundled font (CJK, emoji) are drawn as boxes
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+VERDICT_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "warn": "#ef6c00", "not verified": "#9e9e9e"}
+
+
+def charts(summary, top=12):
+    """[(title, data URI or None)] for the HTML report."""
+    flows = {}
+    for f in summary["by_flow"][:top]:
+        flows[f"{f['name'] or f['sid'] or '(none)'} [{f['status'] or '?'}]"] = f["addresses"]
+    rest = sum(f["addresses"] for f in summary["by_flow"][top:])
+    if rest:
+        flows["(other flows)"] = rest
+    return [("Addresses by type", _chart("Addresses by type", summary["by_type"])),
+            ("Addresses by integration", _chart("Addresses by integration", summary["by_integration"])),
+            ("Studio-integrated addresses by flow", _chart("Addresses by Studio flow", flows, horizontal=True)),
+            ("Verification", _chart("Verification", summary["verification"], colors=VERDICT_COLORS)),
+            ("Created per month", _chart("Created per month (UTC)", summary["created_per_month"]))]
+
+
+# --- HTML ----------------------------------------------------------------------------------------------------
+
+def esc(value):
+    return html.escape("" if value is None else str(_iso(value)), quote=True)
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222}
+h1{margin-bottom:4px} .meta{color:#555;margin-bottom:16px}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{border:1px solid #ddd;border-radius:8px;padding:10px 16px;min-width:140px}
+.card .n{font-size:1.8em;font-weight:600} .card.bad .n{color:#c62828}
+.charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;border:1px solid #eee;padding:6px}
+.charts img{max-width:100%} table{border-collapse:collapse;font-size:.85em}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f4f4f4;position:sticky;top:0} .scroll{max-height:70vh;overflow:auto}
+.empty{color:#777;font-style:italic}
+"""
+
+
+def _table(columns, rows, empty="Nothing to show."):
+    if not rows:
+        return f'<p class="empty">{esc(empty)}</p>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+
+
+def _changes_html(changes):
+    if changes is None:
+        return '<p class="empty">No previous inventory was given (use --since to compare).</p>'
+    counts = ", ".join(f"{esc(k)}: {v}" for k, v in changes.counts.items())
+    brief = ("address", "sid", "type", "friendly_name", "integration")
+    changed = [(c["address"], f, o, n) for c in changes.changed for f, (o, n) in c["fields"].items()]
+    return (f"<p>{counts}</p><h3>Added</h3>" + _table(brief, [[a[k] for k in brief] for a in changes.added])
+            + "<h3>Removed</h3>" + _table(brief, [[r[k] for k in brief] for r in changes.removed])
+            + "<h3>Changed</h3>" + _table(("address", "field", "before", "after"), changed))
+
+
+def render_html(df, title, meta, summary, changes=None):
+    """One self-contained page: no scripts, no links to anything outside it."""
+    cards = [("Address configurations", summary["total"], False), ("Messenger", summary["messenger"], False),
+             ("Auto-creation enabled", summary["auto_creation_enabled"], False),
+             ("Studio flow missing", summary["flows_missing"], summary["flows_missing"] > 0),
+             ("Studio flow draft", summary["flows_draft"], summary["flows_draft"] > 0)]
+    cards += [(f"Verification: {k}", v, k == "fail" and v > 0) for k, v in summary["verification"].items()]
+    figures = "".join(f'<figure><img alt="{esc(name)}" src="{uri}"></figure>' if uri else
+                      f'<figure><p class="empty">{esc(name)}: no data</p></figure>' for name, uri in charts(summary))
+    rows = [[_iso(v) for v in row] for row in _records(df, TABLE_COLUMNS)]
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f'<div class="meta">Generated {esc(meta["generated_at"])} (UTC) · account {esc(meta.get("account"))}'
+        + (f' · target {esc((meta.get("target") or {}).get("kind"))}' if meta.get("target") else "") + "</div>",
+        '<div class="cards">' + "".join(f'<div class="card{" bad" if bad else ""}"><div class="n">{esc(n)}</div>'
+                                        f"<div>{esc(label)}</div></div>" for label, n, bad in cards) + "</div>",
+        f'<h2>Charts</h2><div class="charts">{figures}</div>',
+        f"<h2>Changes since last report</h2>{_changes_html(changes)}",
+        f'<h2>Inventory ({len(df)})</h2><div class="scroll">'
+        + _table(TABLE_COLUMNS, rows, "No address configurations in this account.") + "</div>",
+        "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_html(df, path, title, meta, summary, changes=None):
+    with _atomic(path) as tmp:
+        tmp.write_text(render_html(df, title, meta, summary, changes), encoding="utf-8")
+    return Path(path)
+
+
+# --- Markdown ------------------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#<>])")
+
+
+def md(value):
+    """Escape for a Markdown table cell: no markup, no HTML, no line breaks."""
+    text = "" if value is None else str(_iso(value))
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+
+
+def _md_table(header, rows):
+    lines = ["| " + " | ".join(md(h) for h in header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(md(v) for v in row) + " |" for row in rows]
+
+
+def render_markdown(title, meta, summary, changes=None, limit=50):
+    lines = [f"# {md(title)}", "", f"Generated {md(meta['generated_at'])} (UTC), account {md(meta.get('account'))}.",
+             ""]
+    lines += _md_table(("Figure", "Value"), [
+        ("Address configurations", summary["total"]), ("Messenger addresses", summary["messenger"]),
+        ("Auto-creation enabled", summary["auto_creation_enabled"]),
+        ("Studio flow missing", summary["flows_missing"]), ("Studio flow draft", summary["flows_draft"])])
+    for heading, key in (("By type", "by_type"), ("By integration", "by_integration"),
+                         ("Verification", "verification")):
+        lines += ["", f"## {heading}", ""] + _md_table(("", "Addresses"), summary[key].items())
+    lines += ["", "## By Studio flow", ""] + _md_table(
+        ("Flow", "Status", "SID", "Addresses"),
+        [(f["name"], f["status"], f["sid"], f["addresses"]) for f in summary["by_flow"]])
+    lines += ["", "## Changes since last report", ""]
+    if changes is None:
+        lines.append("No previous inventory was given.")
+    else:
+        lines.append(", ".join(f"{k}: {v}" for k, v in changes.counts.items()) + ".")
+        items = ([("added", a["address"], "") for a in changes.added]
+                 + [("removed", r["address"], "") for r in changes.removed]
+                 + [("changed", c["address"], ", ".join(f"{f}: {o} → {n}" for f, (o, n) in c["fields"].items()))
+                    for c in changes.changed])
+        if items:
+            lines += [""] + _md_table(("Change", "Address", "Fields"), items[:limit])
+            if len(items) > limit:
+                lines += ["", f"… and {len(items) - limit} more (see inventory.html)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path, title, meta, summary, changes=None):
+    with _atomic(path) as tmp:
+        tmp.write_text(render_markdown(title, meta, summary, changes), encoding="utf-8")
+    return Path(path)
+
+
+# --- export --------------------------------------------------------------------------------------------------
+
+def _formats(formats):
+    chosen = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats or ())]
+    chosen = [f for f in chosen if f]
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad or not chosen:
+        raise ValidationError("formats", f"choose from {', '.join(FORMATS)}", ",".join(bad) if bad else None)
+    return list(dict.fromkeys(chosen))
+
+
+def _previous(previous):
+    if previous is None or isinstance(previous, pd.DataFrame):
+        return previous
+    try:
+        return inventory.load(previous)
+    except ValidationError as exc:
+        raise ValidationError("previous", exc.rule, exc.value) from None
+
+
+def export(df, out_dir, formats=FORMATS, previous=None, title=DEFAULT_TITLE, metadata=None):
+    """Write the chosen formats of an inventory into `out_dir`; returns {format: Path}.
+
+    `previous`: an inventory DataFrame, a report file or a run folder: adds "changes since last report".
+    `metadata`: extra JSON-able facts for the JSON metadata (never put secrets in it).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError("df", "must be a pandas DataFrame (from inventory.collect or inventory.load)",
+                              type(df).__name__)
+    chosen = _formats(formats)
+    if not isinstance(title, str) or not title.strip():
+        raise ValidationError("title", "must be a non-empty string", title)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError("metadata", "must be a dict or None", type(metadata).__name__)
+    if out_dir is None or str(out_dir).strip() == "":
+        raise ValidationError("out_dir", "a folder is required")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValidationError("out_dir", "exists and is not a folder", str(out))
+    previous = _previous(previous)
+    attrs = dict(df.attrs)
+    df = inventory.frame(df)
+    df.attrs.update(attrs)
+    changes = inventory.diff(previous, df) if previous is not None else None
+    summary = summarize(df, changes)
+    meta = _metadata(df, title, metadata, summary)
+    if changes is not None:
+        meta["changes"] = json.loads(json.dumps(changes.to_dict(), default=str))
+    out.mkdir(parents=True, exist_ok=True)
+    writers = {"csv": lambda p: write_csv(df, p),
+               "xlsx": lambda p: write_xlsx(df, p, title, meta, summary),
+               "json": lambda p: write_json(df, p, meta),
+               "html": lambda p: write_html(df, p, title, meta, summary, changes),
+               "md": lambda p: write_markdown(p, title, meta, summary, changes)}
+    return {fmt: writers[fmt](out / FILE_NAMES[fmt]) for fmt in chosen}
+
+
+# --- CLI -----------------------------------------------------------------------------------------------------
+
+def default_verifier():
+    """The verification callable for `--verify`: flexops.checks.verify_inventory(client, df) -> {address: status}."""
+    try:
+        from .checks import verify_inventory
+    except ImportError:
+        raise ConfigurationError("verification is not available in this installation "
+                                 "(flexops.checks.verify_inventory is missing); run without --verify") from None
+    return verify_inventory
+
+
+def _default_out():
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reports") / f"inventory-{stamp}"
+
+
+@click.command("report")
+@click.option("--target", default=None, help="auto | sandbox | twilio [default: FLEXOPS_TARGET or auto].")
+@click.option("--types", default=None, help="Comma-separated address types, e.g. messenger,whatsapp [default: all].")
+@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
+              help="Comma-separated formats: " + ", ".join(FORMATS) + ".")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder [default: reports/inventory-<UTC timestamp>].")
+@click.option("--since", "previous", type=click.Path(exists=True), default=None,
+              help="A previous report file or folder: adds 'changes since last report'.")
+@click.option("--verify/--no-verify", default=False, show_default=True,
+              help="Also verify each address (Studio flow, webhook...) and chart pass/fail.")
+@click.option("--title", default=DEFAULT_TITLE, show_default=True, help="Report title.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def report_command(target, types, formats, out_dir, previous, verify, title, progress):
+    """Inventory every address configuration and write CSV/XLSX/JSON/HTML/Markdown reports."""
+    from .client import connect
+
+    try:
+        chosen_formats = _formats(formats)
+        chosen_types = inventory.parse_types(types)
+        before = _previous(previous)
+        verifier = default_verifier() if verify else None
+        client = connect(target)
+        click.echo(f"target: {client.flexops_target.describe()}", err=True)
+        df = inventory.collect(client, types=chosen_types, progress=progress, verify=verifier)
+        written = export(df, out_dir or _default_out(), formats=chosen_formats, previous=before, title=title)
+    except FlexopsError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(exc.exit_code) from None
+    click.echo(f"{len(df)} address configurations")
+    for fmt, path in written.items():
+        click.echo(f"{fmt}\t{path}")

@@ -1,0 +1,542 @@
+"""`flexops run`: execute a runbook headless with papermill into a self-contained, reviewable run folder.
+
+    runs/<UTC stamp>-<notebook stem>-<short id>/
+        output.ipynb  output.html  parameters.json  results.json  audit.jsonl  manifest.json
+
+Why a folder per run: a scheduler, an auditor or a colleague reads one place to learn what ran, against which
+account, with what parameters, what changed (audit.jsonl) and how it ended (manifest.json, exit code). The folder
+is completed in a `finally`, so Ctrl-C, a bad parameter or a dead kernel still leave a full record.
+
+Parameters are checked against the notebook (`papermill.inspect_notebook`) before anything starts: unknown names and
+credential-like names are refused; text values are typed by the notebook's declared default, so `-p page_id 0012`
+stays the string "0012" when the default is a string (papermill alone would pass the integer 12).
+"""
+import ast
+import getpass
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from . import audit, settings
+from .exceptions import ConfigurationError, ValidationError
+from .notebook import RESULTS_FILE
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_PARAMETERS, EXIT_TARGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+KERNEL = "flexops"
+ENGINE = "flexops"
+MANIFEST, PARAMETERS, OUTPUT_NB, OUTPUT_HTML = "manifest.json", "parameters.json", "output.ipynb", "output.html"
+DEFAULT_RUNS_DIR = "runs"
+TARGET_ERRORS = ("ConfigurationError", "ConnectionFailed")
+PAPERMILL_CELLS = ("injected-parameters", "papermill-error-cell-tag")
+
+
+@dataclass
+class RunRecord:
+    """What a run produced: its folder, status (succeeded | failed | interrupted), exit code and manifest."""
+
+    run_id: str
+    folder: Path
+    status: str
+    exit_code: int
+    manifest: dict
+
+    @property
+    def succeeded(self):
+        return self.status == "succeeded"
+
+    @property
+    def error(self):
+        return self.manifest.get("error")
+
+    def results(self):
+        return _read_json(self.folder / RESULTS_FILE, {})
+
+    def audit(self):
+        return audit.read(self.folder / audit.AUDIT_FILE)
+
+
+# --- parameters ---------------------------------------------------------------------------------------------
+
+def declared_parameters(notebook):
+    """{name: {default, inferred_type_name, help}} as papermill reads the notebook's `parameters` cell."""
+    import papermill
+
+    return papermill.inspect_notebook(os.fspath(notebook))
+
+
+def declared_type(spec):
+    """The Python type a parameter is declared with: its annotation, else its default's type (None if unknown)."""
+    hint = (spec.get("inferred_type_name") or "None").replace("Optional[", "").rstrip("]")
+    if hint in ("str", "int", "float", "bool", "list", "dict"):
+        return {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}[hint]
+    try:
+        default = ast.literal_eval(spec.get("default") or "None")
+    except (ValueError, SyntaxError):
+        return None
+    return None if default is None else type(default)
+
+
+def _typed(text):
+    """papermill's `-p` typing: True/False/None, then int, then float, else the text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def coerce(name, value, spec):
+    """A `-p`-style value typed for the notebook: text stays text where the notebook declares a string."""
+    kind = declared_type(spec)
+    if kind is str:
+        return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+    return _typed(value) if isinstance(value, str) else value
+
+
+def load_parameters_file(path):
+    """A YAML/JSON mapping of parameters. Scalars come back as their text, so they are typed like `-p` values."""
+    import yaml
+
+    text = Path(path).read_text()
+    try:
+        typed = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=yaml.BaseLoader) or {}
+    except yaml.YAMLError as exc:
+        raise ValidationError("parameters_file", f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(typed, dict):
+        raise ValidationError("parameters_file", f"{path} must hold a mapping of parameter names to values")
+    return {str(k): None if v is None else raw.get(str(k), v) if isinstance(raw.get(str(k)), str) else v
+            for k, v in typed.items()}
+
+
+def prepare_parameters(notebook, parameters=None, raw_parameters=None, target=None, declared=None):
+    """Validate names against the notebook and type the values. Raises ValidationError (-> exit 2)."""
+    parameters, raw_parameters = dict(parameters or {}), dict(raw_parameters or {})
+    given = {**parameters, **raw_parameters}
+    for name in given:
+        if audit.is_secret_key(name):
+            raise ValidationError(name, "credentials are never notebook parameters: set TWILIO_AUTH_TOKEN or "
+                                        "TWILIO_API_KEY/TWILIO_API_SECRET in the environment, or use a twilio-cli "
+                                        "profile")
+    declared = declared_parameters(notebook) if declared is None else declared
+    for name in given:
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise ValidationError(name, f"is not a parameter of {Path(notebook).name} (it declares: {known})")
+    final = {name: coerce(name, value, declared[name]) for name, value in parameters.items()}
+    final.update({name: str(value) for name, value in raw_parameters.items()})
+    if target is not None:
+        chosen = settings.choose_target(target)
+        if "target" in final and str(final["target"]).strip().lower() != chosen:
+            raise ValidationError("target", f"-p target {final['target']!r} conflicts with --target {chosen!r}")
+        if "target" in declared:
+            final["target"] = chosen
+    return final
+
+
+# --- kernel and papermill engine ----------------------------------------------------------------------------
+
+_kernel_cache = {}
+
+
+def ensure_kernel(name=KERNEL):
+    """The kernel to run with: `flexops` (registered into this environment if missing), else this Python's own."""
+    if name in _kernel_cache:
+        return _kernel_cache[name]
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    chosen = "python3"
+    try:
+        spec = manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        done = subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", name,
+                               "--display-name", f"{name} ({Path(sys.prefix).name})"],
+                              capture_output=True, timeout=120)
+        spec = manager.get_kernel_spec(name) if done.returncode == 0 else None
+    if spec is not None and spec.argv and Path(spec.argv[0]).exists():
+        chosen = name
+    _kernel_cache[name] = chosen
+    return chosen
+
+
+class RunControl:
+    """Per-run kernel environment and Ctrl-C handling.
+
+    The first SIGINT/SIGTERM interrupts the kernel (the running cell raises KeyboardInterrupt, papermill saves the
+    notebook) and stops before the next cell; a second one aborts at once.
+    """
+
+    def __init__(self, env):
+        self.env = env
+        self.stop = threading.Event()
+        self.km = None
+        self.cell_index = None
+
+    def kernel_manager_class(self):
+        from jupyter_client.manager import AsyncKernelManager
+
+        control = self
+
+        class RunKernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kw):
+                kw["env"] = {**os.environ, **(kw.get("env") or {}), **control.env}
+                if "curve" in (self.kernel_spec.metadata or {}).get("supported_encryption", []):
+                    kw.setdefault("transport_encryption", "auto")  # loopback, but no plain-text warning either
+                control.km = self
+                return await super().start_kernel(**kw)
+
+        return RunKernelManager
+
+    def on_signal(self, signum, frame):
+        if self.stop.is_set() or self.km is None:
+            self.stop.set()
+            raise KeyboardInterrupt
+        self.stop.set()
+        provisioner = getattr(self.km, "provisioner", None)
+        try:
+            if getattr(provisioner, "pgid", None):
+                os.killpg(provisioner.pgid, signal.SIGINT)
+            elif getattr(provisioner, "pid", None):
+                os.kill(provisioner.pid, signal.SIGINT)
+        except (OSError, ProcessLookupError):
+            raise KeyboardInterrupt from None
+
+    @contextmanager
+    def signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _engine():
+    """A papermill engine that passes the run's environment to the kernel and honours RunControl.stop."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class RunEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, run_control=None, **kwargs):
+            start = nb_man.cell_start
+
+            def cell_start(cell, cell_index=None, **kw):
+                if run_control.stop.is_set():
+                    raise KeyboardInterrupt
+                run_control.cell_index = cell_index
+                return start(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(
+                nb_man, kernel_name, kernel_manager_class=run_control.kernel_manager_class(), **kwargs)
+
+    papermill_engines.register(ENGINE, RunEngine)
+    return ENGINE
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+def runs_root(runs_dir=None):
+    return Path(runs_dir or os.environ.get("FLEXOPS_RUNS_DIR") or DEFAULT_RUNS_DIR)
+
+
+def new_run_id(notebook, when):
+    return f"{when.strftime('%Y%m%dT%H%M%SZ')}-{Path(notebook).stem}-{secrets.token_hex(3)}"
+
+
+def classify(ename, evalue):
+    """(status, exit code) for an error raised in the notebook."""
+    if ename == "KeyboardInterrupt":
+        return "interrupted", EXIT_INTERRUPTED
+    if ename == "ValidationError":
+        return "failed", EXIT_BAD_PARAMETERS
+    text = str(evalue or "")
+    if ename in TARGET_ERRORS or (ename.startswith("Twilio") and ("20003" in text or "HTTP 401" in text)):
+        return "failed", EXIT_TARGET
+    return "failed", EXIT_FAILED
+
+
+def execute(notebook, parameters=None, target=None, runs_dir=None, raw_parameters=None, no_input=False,
+            report_mode=False, kernel_name=None, progress_bar=False, timeout=None):
+    """Run `notebook` headless into a new run folder; never raises for a failing run, returns its RunRecord."""
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ValidationError("notebook", "no such notebook file", os.fspath(notebook))
+    started = datetime.now(timezone.utc)
+    run_id = new_run_id(notebook, started)
+    folder = (runs_root(runs_dir) / run_id).resolve()
+    folder.mkdir(parents=True)
+    audit.AuditLog(folder / audit.AUDIT_FILE, run_id).touch()
+    manifest = _base_manifest(run_id, notebook, target, started, no_input, report_mode)
+    _write_json(folder / MANIFEST, manifest)
+    outcome = {"status": "interrupted", "exit_code": EXIT_INTERRUPTED, "error": None}  # until proven otherwise
+    params = {k: audit.REDACTED if audit.is_secret_key(k) else v
+              for k, v in {**(parameters or {}), **(raw_parameters or {})}.items()}
+    try:
+        try:
+            params = prepare_parameters(notebook, parameters, raw_parameters, target)
+        except ValidationError as exc:
+            outcome = _failure(EXIT_BAD_PARAMETERS, "ValidationError", str(exc))
+        else:
+            manifest["kernel"] = kernel_name or ensure_kernel()
+            env = {"FLEXOPS_RUN_DIR": os.fspath(folder), "FLEXOPS_RUN_ID": run_id}
+            if target:
+                env["FLEXOPS_TARGET"] = settings.choose_target(target)
+            outcome = _papermill(notebook, folder, params, env, manifest["kernel"], report_mode, progress_bar,
+                                 timeout)
+    except KeyboardInterrupt:
+        outcome = _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted")
+    except Exception as exc:  # a bug or an environment problem: still leave a complete folder
+        outcome = _failure(EXIT_FAILED, type(exc).__name__, str(exc)[:1000])
+    finally:
+        manifest = _finish(folder, notebook, manifest, outcome, params, no_input)
+    return RunRecord(run_id, folder, manifest["status"], manifest["exit_code"], manifest)
+
+
+def _failure(exit_code, ename, evalue, cell_index=None, execution_count=None):
+    status = "interrupted" if exit_code == EXIT_INTERRUPTED else "failed"
+    return {"status": status, "exit_code": exit_code,
+            "error": {"ename": ename, "evalue": evalue, "cell_index": cell_index, "execution_count": execution_count}}
+
+
+def _papermill(notebook, folder, params, env, kernel, report_mode, progress_bar, timeout):
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    control = RunControl(env)
+    try:
+        with control.signals():
+            papermill.execute_notebook(os.fspath(notebook), os.fspath(folder / OUTPUT_NB), parameters=params,
+                                       kernel_name=kernel, engine_name=_engine(), progress_bar=progress_bar,
+                                       report_mode=report_mode, execution_timeout=timeout, run_control=control)
+        return {"status": "succeeded", "exit_code": EXIT_OK, "error": None}
+    except PapermillExecutionError as exc:
+        status, code = classify(exc.ename, exc.evalue)
+        if control.stop.is_set():
+            status, code = "interrupted", EXIT_INTERRUPTED
+        return _failure(code, exc.ename, str(exc.evalue)[:2000], execution_count=exc.exec_count)
+    except KeyboardInterrupt:
+        return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted (Ctrl-C / SIGTERM)")
+
+
+def _finish(folder, notebook, manifest, outcome, params, no_input):
+    """Complete the folder whatever happened: output notebook + HTML, parameters, results, manifest."""
+    out = folder / OUTPUT_NB
+    if not out.exists():
+        _placeholder_notebook(notebook, out, outcome)
+    if outcome["error"]:
+        cell = failing_cell(out)
+        if cell is not None:
+            outcome["error"]["cell_index"] = cell
+    _write_html(out, folder / OUTPUT_HTML, no_input)
+    results = _read_json(folder / RESULTS_FILE, None)
+    if results is None:
+        results = {}
+        _write_json(folder / RESULTS_FILE, results)
+    recorded = results.get("parameters")
+    _write_json(folder / PARAMETERS, recorded if isinstance(recorded, dict) else params)
+    ended = datetime.now(timezone.utc)
+    started = datetime.fromisoformat(manifest["started_at"])
+    manifest.update(status=outcome["status"], exit_code=outcome["exit_code"], error=outcome["error"],
+                    ended_at=ended.isoformat(timespec="seconds"),
+                    duration_s=round((ended - started).total_seconds(), 2),
+                    target=_target_info(manifest["target"].get("requested"), results),
+                    audit=audit.summary(folder / audit.AUDIT_FILE),
+                    files=sorted(p.name for p in folder.iterdir() if p.is_file()) + [MANIFEST])
+    manifest["files"] = sorted(set(manifest["files"]))
+    _write_json(folder / MANIFEST, audit.redact(manifest, _env_secrets()))
+    return manifest
+
+
+def failing_cell(output_notebook):
+    """Index in the source notebook of the cell that failed or was running (papermill's own cells not counted)."""
+    nb = _read_json(output_notebook, None)
+    if not nb:
+        return None
+    index = 0
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(t in tags for t in PAPERMILL_CELLS):
+            continue
+        state = cell.get("metadata", {}).get("papermill", {})
+        if state.get("exception") or state.get("status") == "running":
+            return index
+        index += 1
+    return None
+
+
+def _placeholder_notebook(notebook, out, outcome):
+    """Nothing ran (refused parameters, kernel never started): the source notebook under an explanation."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(os.fspath(notebook), as_version=4)
+    except Exception:  # unreadable notebook: an empty one still explains the run
+        nb = nbformat.v4.new_notebook()
+    error = outcome.get("error") or {}
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        f"**This runbook did not run**: {error.get('ename', outcome['status'])}: {error.get('evalue', '')}",
+        metadata={"tags": ["papermill-error-cell-tag"]}))
+    nbformat.write(nb, os.fspath(out))
+
+
+def _write_html(notebook, html_path, no_input):
+    try:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter(exclude_input=no_input).from_filename(os.fspath(notebook))
+    except Exception as exc:  # an HTML copy must never cost the run its record
+        body = f"<html><body><p>HTML export failed: {type(exc).__name__}</p></body></html>"
+    html_path.write_text(body, encoding="utf-8")
+
+
+# --- manifest helpers ---------------------------------------------------------------------------------------
+
+def _base_manifest(run_id, notebook, target, started, no_input, report_mode):
+    return {"run_id": run_id, "status": "running", "exit_code": None, "error": None,
+            "notebook": {"path": os.fspath(notebook), "sha256": hashlib.sha256(notebook.read_bytes()).hexdigest(),
+                         **_git_state(notebook)},
+            "versions": {name: _version(name) for name in ("flexops", "twilio", "papermill", "nbclient")}
+            | {"python": sys.version.split()[0]},
+            "user": _user(), "host": socket.gethostname(),
+            "target": _target_info(target, {}), "started_at": started.isoformat(timespec="seconds"),
+            "ended_at": None, "duration_s": None, "options": {"no_input": no_input, "report_mode": report_mode}}
+
+
+def _target_info(requested, results):
+    """What a manifest may say about the target: sandbox, or the masked account SID — never credentials."""
+    chosen = (requested or os.environ.get("FLEXOPS_TARGET") or "auto").strip().lower()
+    info = {"requested": chosen}
+    seen_target = results.get("target") if isinstance(results, dict) else None
+    if isinstance(seen_target, dict):
+        return {**info, **seen_target}
+    try:
+        creds = settings.twilio_credentials() if chosen in ("auto", "twilio") else None
+    except (ConfigurationError, ValidationError):
+        creds = None
+    if creds is not None:
+        return {**info, **creds.public()}
+    return {**info, "kind": "sandbox" if chosen in ("auto", "sandbox") else chosen}
+
+
+def _git_state(path):
+    def git(*args):
+        try:
+            done = subprocess.run(["git", *args], cwd=Path(path).resolve().parent, capture_output=True, text=True,
+                                  timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    name = Path(path).name
+    commit = git("log", "-1", "--format=%H", "--", name) or None
+    status = git("status", "--porcelain", "--", name)
+    return {"git_commit": commit, "git_modified": bool(status) if status is not None else None}
+
+
+def _version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _user():
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
+
+
+def _env_secrets():
+    return [os.environ.get(n) for n in ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET") if os.environ.get(n)]
+
+
+def _read_json(path, default):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def _write_json(path, data):
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+# --- the run index ------------------------------------------------------------------------------------------
+
+def list_runs(runs_dir=None):
+    """Every run folder under the runs directory, oldest first: (folder, manifest)."""
+    root = runs_root(runs_dir)
+    found = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        manifest = _read_json(folder / MANIFEST, None)
+        if isinstance(manifest, dict):
+            found.append((folder, manifest))
+    return sorted(found, key=lambda item: (item[1].get("started_at") or "", item[0].name))
+
+
+def find_run(run, runs_dir=None):
+    """A run folder by path, id, unique id fragment, or `latest`."""
+    if Path(run, MANIFEST).is_file():
+        return Path(run)
+    runs = list_runs(runs_dir)
+    if run in ("latest", "last") and runs:
+        return runs[-1][0]
+    matches = [folder for folder, _ in runs if folder.name == run] or \
+              [folder for folder, _ in runs if run in folder.name]
+    if len(matches) != 1:
+        problem = "no run matches" if not matches else f"{len(matches)} runs match; give more of the id"
+        raise ValidationError("run", f"{problem} in {runs_root(runs_dir)}", run)
+    return matches[0]
+
+
+def row(folder, manifest):
+    """One line of `flexops runs list`."""
+    target = manifest.get("target") or {}
+    return {"id": manifest.get("run_id", folder.name), "notebook": Path(manifest["notebook"]["path"]).name,
+            "target": "sandbox" if target.get("kind") == "sandbox" else target.get("account") or target.get("kind"),
+            "status": manifest.get("status"), "started": manifest.get("started_at"),
+            "duration": manifest.get("duration_s"),
+            "changes": audit.summary(folder / audit.AUDIT_FILE)["lines"]}
+
+
+def verify_run(run, runs_dir=None):
+    """Check a run's audit chain and that it still ends where the manifest pinned it: (ok, bad line, message)."""
+    folder = find_run(run, runs_dir)
+    ok, line, message = audit.verify(folder / audit.AUDIT_FILE)
+    if not ok:
+        return ok, line, message
+    pinned = (_read_json(folder / MANIFEST, {}) or {}).get("audit") or {}
+    now = audit.summary(folder / audit.AUDIT_FILE)
+    if pinned and pinned.get("lines") != now["lines"]:
+        return False, min(now["lines"], pinned["lines"] or 0) + 1, \
+            f"audit.jsonl has {now['lines']} line(s) but the manifest recorded {pinned['lines']} (lines added or " \
+            "removed after the run)"
+    if pinned and pinned.get("head") != now["head"]:
+        return False, now["lines"], f"line {now['lines']}: differs from the last line the manifest recorded"
+    return True, None, message
+
