@@ -20,7 +20,7 @@ ROWS = 10_000
 LATENCY_MS = 40
 RATIO_TARGET = 1.15
 MEMORY_TARGET_MB = 400
-ROUNDS = 2  # best of N for both the floor and collect, interleaved
+ROUNDS = 3  # best of N for both the floor and collect, interleaved
 
 
 def seed_rows(store, account_sid, flow_sid, rows=ROWS):

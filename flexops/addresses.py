@@ -9,6 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
+from tqdm.auto import tqdm
 from twilio.base.exceptions import TwilioRestException
 
 from . import retry
@@ -74,8 +75,11 @@ class MessengerAddress:
     auto_creation_enabled: bool = True
     allow_insecure_webhook: bool = field(default=False, compare=False)
 
+    def _put(self, name, value):
+        object.__setattr__(self, name, value)  # normalising a frozen dataclass in __post_init__
+
     def __post_init__(self):
-        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
+        put = self._put
         put("page_id", normalise_page_id(self.page_id))
         if self.friendly_name is not None:
             if not isinstance(self.friendly_name, str):
@@ -91,15 +95,15 @@ class MessengerAddress:
             self._check_studio()
         else:
             self._check_webhook()
-        if self.conversation_service_sid is not None and not (
-                isinstance(self.conversation_service_sid, str) and SERVICE_SID.fullmatch(self.conversation_service_sid)):
+        service = self.conversation_service_sid
+        if service is not None and not (isinstance(service, str) and SERVICE_SID.fullmatch(service)):
             raise ValidationError("conversation_service_sid", "must be IS followed by 32 hexadecimal characters "
-                                  "(a Conversations Service SID)", self.conversation_service_sid)
+                                  "(a Conversations Service SID)", service)
         if not isinstance(self.auto_creation_enabled, bool):
             raise ValidationError("auto_creation_enabled", "must be true or false", self.auto_creation_enabled)
 
     def _check_studio(self):
-        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        put = self._put
         sid = self.studio_flow_sid
         if sid is None:
             raise ValidationError("studio_flow_sid", "is required when integration is 'studio' (the Studio Flow "
@@ -123,7 +127,7 @@ class MessengerAddress:
         put("webhook_filters", ())
 
     def _check_webhook(self):
-        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        put = self._put
         if self.studio_flow_sid is not None:
             raise ValidationError("studio_flow_sid", "only applies when integration is 'studio'",
                                   self.studio_flow_sid)
@@ -404,9 +408,23 @@ def remove(client, page_id, confirm=False, dry_run=False):
     return Result(**base, action="deleted", sid=current.sid)
 
 
-def list_messenger(client, page_size=50):
-    """Every Messenger address configuration (Type filter; Twilio's maximum page size is 50)."""
-    if not 1 <= int(page_size) <= 50:
-        raise ValidationError("page_size", "must be between 1 and 50 (Twilio's maximum for this list)", page_size)
-    return retry.call(lambda: _configs(client).list(type=ADDRESS_TYPE, page_size=int(page_size)),
-                      what="list Messenger address configurations", client=client)
+def list_messenger(client, page_size=50, progress=False):
+    """Every Messenger address configuration (Type filter; Twilio's maximum page size is 50), page by page."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 50:
+        raise ValidationError("page_size", "must be a whole number from 1 to 50 (Twilio's maximum for this list)",
+                              page_size)
+    what = "list Messenger address configurations"
+    found = []
+    with tqdm(desc="Messenger addresses", unit=" addr", disable=_quiet(progress), leave=False) as bar:
+        page = retry.call(lambda: _configs(client).page(type=ADDRESS_TYPE, page_size=page_size), what=what,
+                          client=client)
+        while page is not None:
+            batch = list(page)
+            found.extend(batch)
+            bar.update(len(batch))
+            page = retry.call(page.next_page, what=what, client=client)
+    return found
+
+
+def _quiet(progress):
+    return None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)

@@ -172,12 +172,14 @@ class StateCache:
 
     def __init__(self, limit=20000):
         self.limit = limit
-        self._items = collections.OrderedDict()
+        self._items = collections.OrderedDict()  # key -> (sequence, state)
+        self._sequence = 0
         self._lock = threading.Lock()
 
     def _put(self, key, state):
         with self._lock:
-            self._items[key] = state
+            self._sequence += 1
+            self._items[key] = (self._sequence, state)
             self._items.move_to_end(key)
             while len(self._items) > self.limit:
                 self._items.popitem(last=False)
@@ -206,13 +208,15 @@ class StateCache:
                 self._put((account, product, kind, str(key)), self.ABSENT)
 
     def lookup(self, account, product, keys):
-        """(seen, state) for the first known key; state None when the resource was seen absent."""
+        """(seen, state) by the most recently seen of `keys` (one resource has several: SID, address, path);
+        state None when the resource was last seen absent."""
         with self._lock:
-            for kind, key in keys:
-                state = self._items.get((account, product, kind, str(key))) if key else None
-                if state is not None:
-                    return True, None if state is self.ABSENT else state
-        return False, None
+            found = [self._items[k] for k in ((account, product, kind, str(key)) for kind, key in keys if key)
+                     if k in self._items]
+        if not found:
+            return False, None
+        state = max(found, key=lambda item: item[0])[1]
+        return True, None if state is self.ABSENT else state
 
     def clear(self):
         with self._lock:

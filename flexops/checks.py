@@ -7,7 +7,6 @@ verify() is built to stay cheap on big accounts: address configurations come fro
 Studio flow and Conversations service is fetched once, and first-message evidence comes from one pass over recent
 conversations (newest first) and their participants, stopping as soon as every address has its evidence.
 """
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,6 +25,7 @@ COLUMNS = ("subject", "check", "status", "detail", "remedy")
 FETCH_INDIVIDUALLY_UP_TO = 5  # more page ids than this: listing (50 per request) is cheaper than fetching each
 CONVERSATION_PAGE_SIZE = 100  # Twilio's maximum for conversations and participants
 WORKERS = 8
+MAX_CONVERSATIONS = 1000  # bounds the evidence scan: one participants request per conversation
 DEADLINE = 30
 
 
@@ -201,7 +201,8 @@ def _flow_row(client, account, add, flows):
 
 # --- first-message evidence ------------------------------------------------------------------------------------
 
-def first_messages(client, wanted, services=(None,), since_days=30, max_conversations=5000, progress=None):
+def first_messages(client, wanted, services=(None,), since_days=30, max_conversations=MAX_CONVERSATIONS,
+                   progress=None):
     """{address: evidence} for the wanted addresses, from one pass over recent conversations.
 
     A conversation is evidence for `messenger:<page>` when one of its participants has
@@ -209,44 +210,40 @@ def first_messages(client, wanted, services=(None,), since_days=30, max_conversa
     Conversations services to scan (None = the default one). Returns (found, notes) where notes explain any
     service that could not be scanned or a scan cut short by `max_conversations`.
     """
-    wanted = set(wanted)
-    found, notes, lock = {}, [], threading.Lock()
-    if not wanted:
-        return found, notes
+    wanted, found, notes = set(wanted), {}, []
     start = (datetime.now(timezone.utc) - timedelta(days=since_days)).strftime("%Y-%m-%dT00:00:00Z")
     seen = set()
-    bar = tqdm(desc="conversations scanned", unit="conversation", disable=_quiet(progress), leave=False)
-    try:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for service in services:
-                conversations = (client.conversations.v1.conversations if service is None
-                                 else client.conversations.v1.services(service).conversations)
-                label = "the default service" if service is None else f"service {service}"
-                try:
-                    page = _call(client, lambda: conversations.page(start_date=start,
-                                                                     page_size=CONVERSATION_PAGE_SIZE),
-                                 f"list conversations of {label}")
-                    while page is not None and not wanted <= found.keys():
-                        batch = [c for c in page if c.sid not in seen]
-                        seen.update(c.sid for c in batch)
-                        scan = lambda c: _participants(client, conversations, c)  # noqa: E731
-                        for conversation, participants in zip(batch, pool.map(scan, batch)):
-                            for p in participants:
-                                proxy = (p.messaging_binding or {}).get("proxy_address")
-                                if proxy in wanted and proxy not in found:
-                                    with lock:
-                                        found[proxy] = {"conversation_sid": conversation.sid,
-                                                        "date_created": conversation.date_created,
-                                                        "chat_service_sid": conversation.chat_service_sid}
-                        bar.update(len(batch))
-                        if len(seen) >= max_conversations:
+    quiet = None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)
+    with tqdm(desc="conversations scanned", unit="conversation", disable=quiet, leave=False) as bar, \
+            ThreadPoolExecutor(WORKERS) as pool:
+        for service in services:
+            if wanted <= found.keys() or len(seen) >= max_conversations:
+                break
+            conversations = (client.conversations.v1.conversations if service is None
+                             else client.conversations.v1.services(service).conversations)
+            what = "list conversations of " + ("the default service" if service is None else f"service {service}")
+            try:
+                page = _call(client, lambda: conversations.page(start_date=start, page_size=CONVERSATION_PAGE_SIZE),
+                             what)
+                while page is not None and not wanted <= found.keys():
+                    fresh = [c for c in page if c.sid not in seen]
+                    batch = fresh[:max_conversations - len(seen)]
+                    seen.update(c.sid for c in batch)
+                    lists = pool.map(lambda c: _participants(client, conversations, c), batch)
+                    for conversation, participants in zip(batch, lists):
+                        for proxy in {(p.messaging_binding or {}).get("proxy_address") for p in participants}:
+                            if proxy in wanted and proxy not in found:
+                                found[proxy] = {"conversation_sid": conversation.sid,
+                                                "date_created": conversation.date_created,
+                                                "chat_service_sid": conversation.chat_service_sid}
+                    bar.update(len(batch))
+                    if len(seen) >= max_conversations:
+                        if len(fresh) > len(batch) or page.next_page_url:
                             notes.append(f"stopped after the {max_conversations} most recent conversations")
-                            return found, notes
-                        page = _call(client, page.next_page, f"list conversations of {label}")
-                except TwilioCallFailed as exc:
-                    notes.append(str(exc))
-    finally:
-        bar.close()
+                        break
+                    page = _call(client, page.next_page, what)
+            except TwilioCallFailed as exc:
+                notes.append(str(exc))
     return found, notes
 
 
@@ -259,29 +256,33 @@ def _participants(client, conversations, conversation):
         return []
 
 
-def _quiet(progress):
-    return None if progress is None else not progress  # None: tqdm decides (shown on a terminal)
-
-
 # --- verify ----------------------------------------------------------------------------------------------------
 
-def verify(client, page_ids=None, require_first_message=True, flows=None, since_days=30, progress=None):
+def verify(client, page_ids=None, require_first_message=True, flows=None, since_days=30,
+           max_conversations=MAX_CONVERSATIONS, progress=None):
     """One row per (address, check) for the given pages, or for every Messenger address when page_ids is empty."""
     ids = _page_ids(page_ids)
     flows = flows or FlowCache(client)
-    configs = _configurations(client, ids)
+    configs = _configurations(client, ids, progress)
     present = [c for c in configs.values() if c is not None]
     flow_sids = sorted({(c.auto_creation or {}).get("studio_flow_sid") for c in present
                         if (c.auto_creation or {}).get("type") == "studio"} - {None})
     service_sids = sorted({(c.auto_creation or {}).get("conversation_service_sid") for c in present} - {None})
     with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(flows.analyse, flow_sids))  # each flow fetched once, in parallel
+        list(pool.map(lambda sid: _prefetch(flows, sid), flow_sids))  # each flow fetched once, in parallel
         services = dict(zip(service_sids, pool.map(lambda sid: _service(client, sid), service_sids)))
-    evidence, notes = _evidence(client, present, services, since_days, progress)
+    evidence, notes = _evidence(client, present, services, since_days, max_conversations, progress)
     rows = []
     for address, config in configs.items():
         rows.extend(_address_rows(address, config, flows, services, evidence, notes, require_first_message))
     return rows
+
+
+def _prefetch(flows, sid):
+    try:
+        flows.analyse(sid)
+    except TwilioCallFailed:
+        pass  # reported on the rows of the addresses using this flow
 
 
 def _page_ids(page_ids):
@@ -292,11 +293,11 @@ def _page_ids(page_ids):
     return list(dict.fromkeys(addresses.normalise_page_id(p, "page_ids") for p in page_ids))
 
 
-def _configurations(client, ids):
+def _configurations(client, ids, progress=None):
     """{address: instance or None}, by fetching a few or listing all."""
     if ids and len(ids) <= FETCH_INDIVIDUALLY_UP_TO:
         return {addresses.PREFIX + p: addresses.find(client, p) for p in ids}
-    listed = {c.address: c for c in addresses.list_messenger(client)}
+    listed = {c.address: c for c in addresses.list_messenger(client, progress=progress)}
     if not ids:
         return dict(sorted(listed.items()))
     return {addresses.PREFIX + p: listed.get(addresses.PREFIX + p) for p in ids}
@@ -312,7 +313,7 @@ def _service(client, sid):
     return "ok" if found is not None else "missing"
 
 
-def _evidence(client, present, services, since_days, progress):
+def _evidence(client, present, services, since_days, max_conversations, progress):
     wanted = [c.address for c in present]
     if not wanted:
         return {}, []
@@ -325,7 +326,7 @@ def _evidence(client, present, services, since_days, progress):
         except TwilioCallFailed:
             default = None
         scan += [sid for sid in explicit if sid != default]
-    return first_messages(client, wanted, scan, since_days=since_days, progress=progress)
+    return first_messages(client, wanted, scan, since_days, max_conversations, progress)
 
 
 REMEDY_CREATE = ("Create it with the 10_create_messenger_address runbook (or Console > Conversations > "

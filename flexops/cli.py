@@ -205,5 +205,193 @@ def runs_verify(run, runs_dir):
     sys.exit(0 if ok else 1)
 
 
+# --- report ---------------------------------------------------------------------------------------------------
+
+@main.command("report")
+@click.option("--target", type=click.Choice(["auto", "sandbox", "twilio"]), default=None,
+              help="Which Twilio to inventory [default: FLEXOPS_TARGET or auto].")
+@click.option("--types", default=None, help="Comma-separated address types, e.g. messenger,whatsapp [default: all].")
+@click.option("--format", "formats", default="csv,xlsx,json,html,md", show_default=True,
+              help="Comma-separated formats out of csv, xlsx, json, html, md.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder [default: reports/inventory-<UTC timestamp>].")
+@click.option("--since", "previous", type=click.Path(exists=True), default=None,
+              help="A previous report file or folder (a run folder works): adds 'changes since last report'.")
+@click.option("--verify/--no-verify", default=False, show_default=True,
+              help="Also verify each address and chart pass/fail.")
+@click.option("--title", default="Address configuration inventory", show_default=True, help="Report title.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def report_command(target, types, formats, out_dir, previous, verify, title, progress):
+    """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
+    changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
+    from . import reports
+
+    df, written = reports.run_report(target=target, types=types, formats=formats, out_dir=out_dir,
+                                     previous=previous, verify=verify, title=title,
+                                     progress=sys.stderr.isatty() if progress is None else progress,
+                                     echo=lambda text: click.echo(text, err=True))
+    click.echo(f"{len(df)} address configurations", err=True)
+    for fmt, path in written.items():
+        click.echo(f"{fmt}\t{os.fspath(path)}")
+
+
+# --- plan / apply / rollback (desired-state inventory) --------------------------------------------------------
+
+TARGET_OPTION = click.option("--target", type=click.Choice(["auto", "sandbox", "twilio"]), default=None,
+                             help="Which Twilio [default: FLEXOPS_TARGET or auto].")
+PROFILE_OPTION = click.option("--profile", default=None, help="twilio-cli profile to take credentials from.")
+
+
+def _need_confirmation(yes, dry_run=False):
+    """Refuse up front (exit 2) when nobody can be asked: no terminal and no --yes."""
+    if not yes and not dry_run and not sys.stdin.isatty():
+        click.secho("error: refusing to change the account without confirmation: there is no terminal to ask on. "
+                    "Review the changes first (`flexops plan FILE` or --dry-run), then re-run with --yes.",
+                    fg="red", err=True)
+        sys.exit(2)
+
+
+def _show_plan(the_plan):
+    click.echo(f"Target: {the_plan.target}")
+    table = the_plan.table(include_noop=False)
+    if len(table):
+        click.echo(table.drop(columns=["sid"]).to_string(index=False))
+    click.echo(f"Plan: {the_plan.summary()}" + (" (prune: true)" if the_plan.prune else ""))
+
+
+def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
+    """Confirm, apply (the caller holds the lock), record the results in the run folder; returns the exit code."""
+    from . import plan as plan_api
+
+    command_run.record("plan", the_plan.to_dict())
+    if not the_plan.pending:
+        click.secho("Nothing to do: the account already matches.", fg="green")
+        command_run.record("summary", {"total": 0, "ok": 0, "failed": 0, "status": "succeeded"})
+        command_run.finish("succeeded", 0)
+        return 0
+    if not yes and not click.confirm(f"Apply {len(the_plan.pending)} change(s) to {the_plan.target}?"):
+        command_run.finish("refused", 2, {"ename": "NotConfirmed", "evalue": "the user declined"})
+        click.echo("Nothing changed.")
+        return 2
+    result = plan_api.apply(client, the_plan, concurrency=concurrency, progress=not no_progress, lock=False)
+    command_run.record("apply", result.to_dict())
+    command_run.record("summary", result.summary())
+    for outcome in result.failed:
+        click.secho(f"FAILED {outcome.change.action} {outcome.change.address}: {outcome.message}", fg="red",
+                    err=True)
+    summary = result.summary()
+    click.secho(f"{summary['status']}: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} not "
+                f"started ({summary['elapsed_s']} s) — run {command_run.run_id}",
+                fg="green" if result.ok else "red", err=True)
+    status = "succeeded" if result.ok else "interrupted" if result.interrupted else "failed"
+    command_run.finish(status, result.exit_code)
+    click.echo(os.fspath(command_run.folder))
+    return result.exit_code
+
+
+@main.command("plan")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@TARGET_OPTION
+@PROFILE_OPTION
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also save the plan as JSON here.")
+@click.option("--prune/--no-prune", default=None, help="Delete Messenger addresses absent from FILE [default: "
+                                                       "the file's `prune:`, else no].")
+def plan_command(file, target, profile, out, prune):
+    """Show what `flexops apply FILE` would change (create / update / delete / unchanged). Changes nothing."""
+    from . import desired, plan as plan_api
+    from .client import connect
+
+    state = desired.load(file, prune=prune)
+    the_plan = plan_api.make_plan(connect(target, profile=profile), state)
+    _show_plan(the_plan)
+    if out:
+        click.echo(f"saved {plan_api.Plan.to_json(the_plan, out)}")
+
+
+@main.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@TARGET_OPTION
+@PROFILE_OPTION
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32).")
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
+@click.option("--break-lock", is_flag=True, help="Remove another apply's lock on this account first (when it died).")
+@click.option("--prune/--no-prune", default=None, help="Delete Messenger addresses absent from FILE [default: "
+                                                       "the file's `prune:`, else no].")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the run folder goes [default: FLEXOPS_RUNS_DIR or runs/].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, prune, runs_dir, no_progress):
+    """Make the account's Messenger addresses match FILE (YAML or CSV), as an audited run.
+
+    Shows the plan and asks before changing anything (--yes to skip). One apply at a time per account.
+    Re-running converges after an interruption and is a no-op after success.
+    Exit codes: 0 all changes done, 1 some failed (the rest were done), 2 bad input or not confirmed,
+    3 target unreachable, 130 interrupted.
+    """
+    from . import desired, plan as plan_api
+    from .client import connect
+    from .lock import AccountLock, describe
+
+    state = desired.load(file, prune=prune)
+    plan_api._concurrency(concurrency)
+    _need_confirmation(yes, dry_run)
+    client = connect(target, profile=profile)
+    if dry_run:
+        _show_plan(plan_api.make_plan(client, state))
+        return
+    with plan_api.CommandRun("apply", [file] + sys.argv[2:], runs_dir) as command_run:
+        command_run.attach(client)
+        with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock) as held:
+            if held.took_over is not None:
+                click.secho(f"note: took over a stale lock held by {describe(held.took_over)}", fg="yellow", err=True)
+            the_plan = plan_api.make_plan(client, state)
+            _show_plan(the_plan)
+            code = _run_changes(command_run, client, the_plan, yes, concurrency, no_progress)
+    sys.exit(code)
+
+
+@main.command("rollback")
+@click.argument("run")
+@TARGET_OPTION
+@PROFILE_OPTION
+@click.option("--force", is_flag=True, help="Roll back addresses that changed since RUN too (overwriting).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32).")
+@click.option("--break-lock", is_flag=True, help="Remove another apply's lock on this account first.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Where runs are [default: FLEXOPS_RUNS_DIR or runs/].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def rollback_command(run, target, profile, force, yes, concurrency, break_lock, runs_dir, no_progress):
+    """Undo what RUN changed (from its audit trail), as an audited run of its own.
+
+    Deletes what RUN created, restores what it updated, re-creates what it deleted. Refuses, naming each address
+    and what changed, when an address changed since RUN, unless --force.
+    """
+    from . import plan as plan_api, rollback as rollback_api
+    from .client import connect
+    from .lock import AccountLock
+
+    rollback_api.load_run(run, runs_dir)  # a bad run id is exit 2 before anything else
+    plan_api._concurrency(concurrency)
+    _need_confirmation(yes)
+    client = connect(target, profile=profile)
+    with plan_api.CommandRun("rollback", [run] + sys.argv[2:], runs_dir) as command_run:
+        command_run.attach(client)
+        with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock):
+            try:
+                the_plan, conflicts = rollback_api.plan_rollback(client, run, force=force, runs_dir=runs_dir)
+            except rollback_api.RollbackRefused as exc:
+                command_run.record("conflicts", [c.to_dict() for c in exc.conflicts])
+                command_run.finish("refused", exc.exit_code, {"ename": "RollbackRefused", "evalue": str(exc)})
+                raise
+            for conflict in conflicts:
+                click.secho(f"forced: {conflict}", fg="yellow", err=True)
+            command_run.record("conflicts", [c.to_dict() for c in conflicts])
+            _show_plan(the_plan)
+            code = _run_changes(command_run, client, the_plan, yes, concurrency, no_progress)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     main()

@@ -168,19 +168,24 @@ def fail_on_drift(result):
 # --- report chart (runbook 30) -------------------------------------------------------------------------------
 
 def count_chart(frame, columns=("type", "integration", "verification")):
-    """Bar charts of row counts per value of each column (matplotlib Figure; displayed in a notebook)."""
+    """Bar charts of row counts per value of each column; shown as a PNG (no pyplot state), returns the Figure."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4 * len(columns), 3.2), dpi=96)
+    FigureCanvasAgg(fig)
     for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
-        counts = frame[column].astype(object).fillna("(none)").value_counts() if column in frame else {}
-        ax.bar([str(k) for k in counts.index] if len(counts) else [], list(counts.values) if len(counts) else [],
-               color="#2c7fb8")
+        counts = frame[column].astype(object).fillna("(none)").value_counts()
+        ax.bar([str(k) for k in counts.index], list(counts.values), color="#2c7fb8")
         ax.set_title(f"by {column}")
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     if in_notebook():
-        from IPython.display import display
-        display(fig)
+        from IPython.display import Image, display
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        display(Image(data=buffer.getvalue(), format="png"))
     return fig

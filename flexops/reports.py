@@ -22,11 +22,10 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import click
 import pandas as pd
 
 from . import inventory
-from .exceptions import ConfigurationError, FlexopsError, ValidationError
+from .exceptions import ConfigurationError, ValidationError
 from .inventory import COLUMNS, DATE_COLUMNS
 
 FORMATS = ("csv", "xlsx", "json", "html", "md")
@@ -489,10 +488,10 @@ def export(df, out_dir, formats=FORMATS, previous=None, title=DEFAULT_TITLE, met
     return {fmt: writers[fmt](out / FILE_NAMES[fmt]) for fmt in chosen}
 
 
-# --- CLI -----------------------------------------------------------------------------------------------------
+# --- one call for the CLI and schedulers --------------------------------------------------------------------
 
 def default_verifier():
-    """The verification callable for `--verify`: flexops.checks.verify_inventory(client, df) -> {address: status}."""
+    """The verification callable for `verify=True`: flexops.checks.verify_inventory(client, df) -> {address: status}."""
     try:
         from .checks import verify_inventory
     except ImportError:
@@ -501,40 +500,26 @@ def default_verifier():
     return verify_inventory
 
 
-def _default_out():
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Path("reports") / f"inventory-{stamp}"
+def default_out_dir():
+    """reports/inventory-<UTC stamp>: a new folder per report, so `--since` can point at the last one."""
+    return Path("reports") / f"inventory-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
 
 
-@click.command("report")
-@click.option("--target", default=None, help="auto | sandbox | twilio [default: FLEXOPS_TARGET or auto].")
-@click.option("--types", default=None, help="Comma-separated address types, e.g. messenger,whatsapp [default: all].")
-@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
-              help="Comma-separated formats: " + ", ".join(FORMATS) + ".")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Output folder [default: reports/inventory-<UTC timestamp>].")
-@click.option("--since", "previous", type=click.Path(exists=True), default=None,
-              help="A previous report file or folder: adds 'changes since last report'.")
-@click.option("--verify/--no-verify", default=False, show_default=True,
-              help="Also verify each address (Studio flow, webhook...) and chart pass/fail.")
-@click.option("--title", default=DEFAULT_TITLE, show_default=True, help="Report title.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def report_command(target, types, formats, out_dir, previous, verify, title, progress):
-    """Inventory every address configuration and write CSV/XLSX/JSON/HTML/Markdown reports."""
+def run_report(target=None, types=None, formats=FORMATS, out_dir=None, previous=None, verify=False,
+               title=DEFAULT_TITLE, progress=True, echo=None):
+    """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
+
+    Returns (inventory DataFrame, {format: Path}); `echo(text)` (optional) hears which target is used.
+    """
     from .client import connect
 
-    try:
-        chosen_formats = _formats(formats)
-        chosen_types = inventory.parse_types(types)
-        before = _previous(previous)
-        verifier = default_verifier() if verify else None
-        client = connect(target)
-        click.echo(f"target: {client.flexops_target.describe()}", err=True)
-        df = inventory.collect(client, types=chosen_types, progress=progress, verify=verifier)
-        written = export(df, out_dir or _default_out(), formats=chosen_formats, previous=before, title=title)
-    except FlexopsError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        raise SystemExit(exc.exit_code) from None
-    click.echo(f"{len(df)} address configurations")
-    for fmt, path in written.items():
-        click.echo(f"{fmt}\t{path}")
+    chosen_formats, chosen_types = _formats(formats), inventory.parse_types(types)
+    before = _previous(previous)
+    verifier = default_verifier() if verify else None
+    client = connect(target)
+    if echo:
+        echo(f"target: {client.flexops_target.describe()}")
+    df = inventory.collect(client, types=chosen_types, progress=progress, verify=verifier)
+    written = export(df, out_dir or default_out_dir(), formats=chosen_formats, previous=before, title=title,
+                     metadata={"types": chosen_types or "all"})
+    return df, written

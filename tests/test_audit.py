@@ -62,9 +62,10 @@ def test_every_mutation_is_one_line_with_before_and_after(sandbox, run_dir):
 
 
 def test_delete_of_something_never_fetched_has_no_before(sandbox, run_dir):
-    other = sandbox.client()  # outside the audited client: its reads do not feed the cache of this one
-    sid = other.conversations.v1.address_configurations.create(type="messenger", address=f"messenger:{PAGE}").sid
-    audit.seen.clear()
+    sid = sandbox.client().conversations.v1.address_configurations.create(type="messenger",
+                                                                         address=f"messenger:{PAGE}").sid
+    audit.seen.clear()  # as if another process had created it
+    (run_dir / audit.AUDIT_FILE).write_text("")
     run_client(sandbox).conversations.v1.address_configurations(sid).delete()
     (line,) = lines(run_dir)
     assert line["before"] is None and line["before_seen"] is False and line["sid"] == sid
@@ -82,8 +83,8 @@ def test_reads_write_nothing_and_secrets_stay_out(sandbox, run_dir):
     text = (run_dir / audit.AUDIT_FILE).read_text()
     assert token not in text and sandbox.demo["api_secret"] not in text
     assert json.loads(text)["parameters"]["CommitMessage"] == audit.REDACTED  # the value is scrubbed anywhere
-    assert all(token not in json.dumps(state) for state in audit.seen._items.values() if state is not
-               audit.StateCache.ABSENT)
+    assert all(token not in json.dumps(state) for _, state in audit.seen._items.values()
+               if state is not audit.StateCache.ABSENT)
 
 
 def test_failed_attempts_are_recorded(sandbox, run_dir):

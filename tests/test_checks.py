@@ -256,3 +256,15 @@ def test_verify_inventory_gives_one_status_per_address(sandbox, client):
     frame = pd.DataFrame({"address": ["messenger:" + PAGE, "messenger:" + OTHER, "+15550001111"]})
     assert checks.verify_inventory(client, frame) == {"messenger:" + PAGE: "pass", "messenger:" + OTHER: "fail"}
     assert checks.verify_inventory(client, frame.iloc[2:]) == {}
+
+
+def test_the_evidence_scan_is_bounded_and_says_so(sandbox, client):
+    for page in (PAGE, OTHER):
+        add_studio(client, sandbox, page=page)
+    sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
+    sandbox.control.simulate_inbound(PAGE, "8812345678901234", "hi")
+    found, notes = checks.first_messages(client, ["messenger:" + PAGE, "messenger:" + OTHER], max_conversations=1)
+    assert list(found) == ["messenger:" + PAGE]
+    assert notes == ["stopped after the 1 most recent conversations"]
+    rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
+    assert "stopped after the 1 most recent" in rows["first message"].detail

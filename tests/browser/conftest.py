@@ -35,9 +35,10 @@ def chromium():
     try:
         return lab.ensure_chromium(install=True)
     except lab.ChromiumMissing as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"browser tests cannot run in CI: {exc}", pytrace=False)
-        pytest.skip(f"browser tests need Chromium: {exc}")
+        problem = str(exc)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {problem}", pytrace=False)
+    pytest.skip(f"browser tests need Chromium: {problem}")
 
 
 class SessionSandbox:

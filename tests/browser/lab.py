@@ -61,7 +61,7 @@ def ensure_chromium(install=True):
         if done.returncode == 0 and chromium_works():
             return CHROMIUM
         detail += f"; {INSTALLER.relative_to(REPO)} failed: {(done.stderr or done.stdout).strip()[-800:]}"
-    raise ChromiumMissing(f"{detail}. Install it with `apt-get install -y chromium` (as root) or "
+    raise ChromiumMissing(f"{detail.rstrip('.')}. Install it with `apt-get install -y chromium` (as root) or "
                           f"`bash tools/install_chromium.sh`, or point FLEXOPS_CHROMIUM at a Chromium binary.")
 
 

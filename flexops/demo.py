@@ -1,0 +1,154 @@
+"""`flexops demo`: the whole runbook sequence, headless, on a fresh local sandbox, in well under a minute.
+
+00 connect -> 10 create a Messenger address (Studio, retry 3) -> a customer's first message (simulated through
+the sandbox control plane) -> 20 verify -> 30 inventory report -> 10 again with the same parameters, which
+changes nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for
+the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder
+(executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
+"""
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .exceptions import FlexopsError
+from .notebook import RESULTS_FILE
+
+DEFAULT_OUT = Path("out") / "demo"
+KERNEL = "flexops"
+DEMO_SENDER = "6283749201837465"  # a page-scoped Messenger user ID
+DEMO_TEXT = "Hi! Is my order on its way?"
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no "TCP without encryption" warning on a loopback-only demo
+
+
+def notebooks_dir():
+    """The runbooks: FLEXOPS_NOTEBOOKS, else notebooks/ next to the package (a source checkout), else ./notebooks."""
+    for candidate in (os.environ.get("FLEXOPS_NOTEBOOKS"), Path(__file__).resolve().parent.parent / "notebooks",
+                      Path.cwd() / "notebooks"):
+        if candidate and (Path(candidate) / "00_connect.ipynb").exists():
+            return Path(candidate)
+    raise FlexopsError("cannot find the runbooks (notebooks/00_connect.ipynb): run from the flexops checkout or "
+                       "set FLEXOPS_NOTEBOOKS")
+
+
+def kernel_name(preferred=KERNEL):
+    """The `flexops` kernelspec (`make` registers it), else the current interpreter's own python3 kernel."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(preferred)
+        return preferred
+    except NoSuchKernel:
+        return "python3"
+
+
+@contextmanager
+def environment(**values):
+    """Set (or with None, unset) environment variables for kernels started inside the block; restore after."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = str(value)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute(notebook, folder, parameters, kernel=None, progress_bar=False):
+    """Run one runbook with papermill into `folder` (results.json lands there too); returns its results."""
+    import papermill
+
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    output = folder / Path(notebook).name
+    with environment(FLEXOPS_RUN_DIR=folder.resolve()):
+        try:
+            papermill.execute_notebook(os.fspath(notebook), os.fspath(output), parameters=parameters,
+                                       kernel_name=kernel or kernel_name(), progress_bar=progress_bar,
+                                       extra_arguments=KERNEL_ARGS)
+        except papermill.PapermillExecutionError as exc:
+            raise FlexopsError(f"{Path(notebook).name} failed: {exc.ename}: {exc.evalue} (see {output})") from None
+    results_path = folder / RESULTS_FILE
+    return output, json.loads(results_path.read_text()) if results_path.exists() else {}
+
+
+@dataclass
+class Step:
+    name: str
+    summary: str
+    notebook: Path = None  # the executed notebook, when the step ran one
+    results: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _checks_line(results):
+    s = results.get("summary") or {}
+    return f"{s.get('passed', 0)} passed, {s.get('failed', 0)} failed, {s.get('warnings', 0)} warnings"
+
+
+def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
+    """Run the demo; returns the list of Steps. Raises FlexopsError naming the step (and its notebook) on failure."""
+    from .sandbox.control import SandboxControl
+    from .sandbox.seed import DEMO_PAGES
+    from .sandbox.server import SandboxServer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    books, kernel = notebooks_dir(), kernel_name()
+    page_id, page_name = DEMO_PAGES[0]
+    create = {"target": "sandbox", "page_id": page_id, "friendly_name": page_name, "integration": "studio",
+              "retry_count": 3}
+    steps = []
+    started = time.monotonic()
+
+    def done(step, began):
+        step.seconds = time.monotonic() - began
+        steps.append(step)
+        where = f"  -> {step.notebook}" if step.notebook else ""
+        echo(f"  [{len(steps)}/6] {step.name:<22} {step.summary} ({step.seconds:.1f}s){where}")
+
+    def runbook(name, notebook, parameters, describe):
+        began = time.monotonic()
+        folder = out / f"{len(steps) + 1:02d}_{name.replace(' ', '_')}"
+        path, results = execute(books / notebook, folder, parameters, kernel, progress_bar)
+        done(Step(name, describe(results), path, results), began)
+        return results
+
+    with SandboxServer(out / "sandbox.db") as server:
+        control = SandboxControl(server.url)
+        control.reset()
+        control.seed()
+        echo(f"flexops demo: fresh sandbox at {server.url}, kernel {kernel!r}, output in {out}")
+        with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_TARGET="sandbox"):
+            runbook("00 connect", "00_connect.ipynb", {"target": "sandbox"},
+                    lambda r: f"preflight: {_checks_line(r)}")
+            runbook("10 create", "10_create_messenger_address.ipynb", create,
+                    lambda r: f"{r['result']['action']} {r['result']['address']} ({r['result']['sid']})")
+            began = time.monotonic()
+            reply = control.simulate_inbound(page_id, DEMO_SENDER, DEMO_TEXT)
+            done(Step("first message", f"a customer wrote {DEMO_TEXT!r} to {page_name}: conversation "
+                      f"{reply.get('conversation_sid') or reply}"), began)
+            runbook("20 verify", "20_verify_messenger_addresses.ipynb",
+                    {"target": "sandbox", "page_ids": page_id, "require_first_message": True},
+                    lambda r: f"verification: {_checks_line(r)}")
+            report = runbook("30 report", "30_inventory_report.ipynb", {"target": "sandbox"},
+                             lambda r: f"{r['summary']['total']} address configuration(s) reported")
+            runbook("10 create again", "10_create_messenger_address.ipynb", create,
+                    lambda r: "no change" if r["result"]["action"] == "unchanged"
+                    else f"unexpected: {r['result']['action']}")
+    html = (report.get("reports") or {}).get("html")
+    echo(f"done in {time.monotonic() - started:.0f}s. HTML report: {html}")
+    echo("open the executed notebooks above in JupyterLab, or run a runbook yourself: flexops run notebooks/...")
+    return steps

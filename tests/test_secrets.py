@@ -1,0 +1,161 @@
+"""Secrets never leave memory: every runbook, run through `flexops run` on success and failure paths against a
+sandbox whose credentials are distinctive, leaves no auth token and no API secret in any file of its run folder
+(output.ipynb and its papermill metadata, output.html, manifest, parameters, audit, results, reports) nor in the
+command's output; failed authentication and configuration errors do not echo them either."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from twilio.base.exceptions import TwilioRestException
+
+from flexops import connect, settings
+from flexops.cli import main
+from flexops.exceptions import ConfigurationError
+from flexops.sandbox import seed
+from flexops.sandbox.server import SandboxServer
+from flexops.settings import Secret, Target
+
+pytestmark = pytest.mark.notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TOKEN = "tok_SECRET_7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b"
+ENV_TOKEN = "tok_SECRET_from_env_0c1d2e3f4a5b6c7d8e9f"
+
+
+@pytest.fixture
+def secret_sandbox(tmp_path, monkeypatch):
+    """A fresh sandbox whose demo account has a known, greppable auth token."""
+    server = SandboxServer(tmp_path / "sandbox.db").start()
+    try:
+        demo = seed.seed_demo(server.store, auth_token=TOKEN)
+        server.store.set_setting("default_account", demo["account_sid"])
+        monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
+        monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
+                     "TWILIO_PROFILE", "TWILIO_REGION", "TWILIO_EDGE", "FLEXOPS_RUN_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("TWILIO_CLI_CONFIG", os.fspath(tmp_path / "no-twilio-cli.json"))
+        monkeypatch.chdir(tmp_path)  # reports written relative to the working folder land in tmp_path
+        yield server, demo
+    finally:
+        server.stop()
+
+
+def secrets_of(demo):
+    return [TOKEN, demo["api_secret"], ENV_TOKEN]
+
+
+def assert_clean(folder, secrets, *texts):
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    assert {"output.ipynb", "output.html", "manifest.json", "audit.jsonl", "results.json",
+            "parameters.json"} <= {p.name for p in files}
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"a secret leaked into {path.name}"
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+def flexops_run(tmp_path, notebook, *args):
+    runs_dir = tmp_path / "runs"
+    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
+    result = CliRunner().invoke(main, ["run", os.fspath(notebook), "--runs-dir", os.fspath(runs_dir), *args])
+    (folder,) = set(runs_dir.iterdir()) - before
+    return result, folder
+
+
+def good_parameters(notebook, demo):
+    import papermill
+
+    declared = papermill.inspect_notebook(os.fspath(notebook))
+    args = []
+    if "page_id" in declared:
+        args += ["-p", "page_id", demo["pages"][0]["page_id"]]
+    return args
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_runbook_runs_keep_secrets_out(notebook, secret_sandbox, tmp_path):
+    server, demo = secret_sandbox
+    ok, ok_folder = flexops_run(tmp_path, notebook, *good_parameters(notebook, demo))
+    assert ok.exit_code in (0, 1), ok.output  # it ran (a check may legitimately fail on the demo account)
+    assert_clean(ok_folder, secrets_of(demo), ok.output)
+    bad, bad_folder = flexops_run(tmp_path, notebook, "-p", "target", "nowhere")
+    assert bad.exit_code == 2, bad.output
+    assert_clean(bad_folder, secrets_of(demo), bad.output)
+    for folder in tmp_path.iterdir():  # reports a runbook wrote outside its run folder, if any
+        if folder.is_dir() and folder.name not in ("runs",) and not folder.name.startswith("."):
+            assert_clean_tree(folder, secrets_of(demo))
+
+
+def assert_clean_tree(folder, secrets):
+    for path in Path(folder).rglob("*"):
+        if path.is_file():
+            for secret in secrets:
+                assert secret.encode() not in path.read_bytes(), f"a secret leaked into {path}"
+
+
+def test_failing_check_and_refused_parameter_keep_secrets_out(secret_sandbox, tmp_path):
+    server, demo = secret_sandbox
+    connect().studio.v2.flows(demo["messaging_flow_sid"]).update(status="draft")
+    failed, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb")
+    assert failed.exit_code == 1, failed.output
+    assert_clean(folder, secrets_of(demo), failed.output)
+    refused, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "-r", "auth_token", TOKEN)
+    assert refused.exit_code == 2
+    assert_clean(folder, secrets_of(demo), refused.output)
+
+
+def test_real_twilio_target_with_env_token_keeps_it_out(secret_sandbox, tmp_path, monkeypatch):
+    """Target twilio with credentials from the environment; the network is a closed proxy port, so the call
+    fails the way an unreachable Twilio would, and nothing written may carry the token."""
+    server, demo = secret_sandbox
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", ENV_TOKEN)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    result, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "--target", "twilio")
+    assert result.exit_code in (1, 3), result.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["target"]["kind"] == "twilio" and manifest["target"]["account"] == "AC…0000"
+    assert_clean(folder, secrets_of(demo), result.output)
+
+
+def test_failed_authentication_does_not_echo_the_token(secret_sandbox):
+    server, demo = secret_sandbox
+    wrong = "tok_SECRET_wrong_" + "9" * 16
+    client = connect(Target("sandbox", demo["account_sid"], demo["account_sid"], Secret(wrong),
+                            sandbox_url=server.url))
+    with pytest.raises(TwilioRestException) as caught:
+        client.api.v2010.accounts(demo["account_sid"]).fetch()
+    assert caught.value.status == 401 and caught.value.code == 20003
+    for text in (str(caught.value), repr(caught.value), repr(client.flexops_target), str(caught.value.msg)):
+        assert wrong not in text and TOKEN not in text
+
+
+@pytest.mark.parametrize("env", [
+    {"TWILIO_ACCOUNT_SID": "not-a-sid", "TWILIO_AUTH_TOKEN": ENV_TOKEN},
+    {"TWILIO_AUTH_TOKEN": ENV_TOKEN},
+    {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": ENV_TOKEN},
+    {"TWILIO_API_SECRET": ENV_TOKEN, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32},
+], ids=["bad-sid", "token-only", "key-without-sid", "secret-without-key"])
+def test_configuration_errors_do_not_echo_secrets(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TWILIO_CLI_CONFIG", os.fspath(tmp_path / "none.json"))
+    with pytest.raises(ConfigurationError) as caught:
+        settings.twilio_credentials(env=env)
+    assert ENV_TOKEN not in str(caught.value) and ENV_TOKEN not in repr(caught.value)
+
+
+def test_twilio_cli_profile_errors_do_not_echo_secrets(tmp_path, monkeypatch):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"activeProject": "p", "profiles": {"p": {"apiKey": "SK" + "2" * 32,
+                                                                          "apiSecret": ENV_TOKEN}}}))
+    monkeypatch.setenv("TWILIO_CLI_CONFIG", os.fspath(config))
+    with pytest.raises(ConfigurationError) as caught:
+        settings.twilio_credentials(env={})
+    assert "accountSid" in str(caught.value) and ENV_TOKEN not in str(caught.value)

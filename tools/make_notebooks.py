@@ -1,0 +1,339 @@
+"""(Re)generate every runbook in notebooks/ from this one script, so their structure stays consistent and
+reviewable in a diff: `python tools/make_notebooks.py` writes them, `--check` exits 1 when a committed notebook
+differs from what this script makes (CI can run it).
+
+Runbook shape: a title cell saying what the runbook changes; the `parameters` cell (papermill reads the comment
+at the end of each line as the help shown by `papermill --help-notebook`, and skips a line with a second `=`;
+never credentials); then validate -> banner -> the step -> a result table -> results recorded, each with
+narration saying what to do when it fails. Notebooks are written without outputs or execution counts and with
+stable cell ids (no churn on regeneration).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat as nbf
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+KERNELSPEC = {"name": "flexops", "display_name": "flexops (.venv)", "language": "python"}
+
+TARGET = 'target: str = "auto"  # auto (real Twilio when credentials are set, else the sandbox) | sandbox | twilio'
+INTERACTIVE = "interactive: bool = False  # True: show the form (JupyterLab); headless runs leave it False"
+CREDENTIALS = """**Credentials** come from the environment (`TWILIO_ACCOUNT_SID` + `TWILIO_AUTH_TOKEN`, or
+`TWILIO_API_KEY` + `TWILIO_API_SECRET`), a twilio-cli profile, or the local sandbox — never from notebook
+parameters."""
+VALIDATE = """## 1 · Validate the parameters
+A bad value stops the run here with an error naming the parameter; no Twilio call has been made yet. Fix the value
+and run again."""
+CONNECT = """## 2 · Connect
+The banner says which Twilio this run talks to. If it is not the one you expect, stop and fix `target` / your
+credentials. *Fails with a configuration error?* Set the variables it names."""
+
+
+def md(text):
+    return nbf.v4.new_markdown_cell(text.strip())
+
+
+def code(text):
+    return nbf.v4.new_code_cell(text.strip())
+
+
+def parameters(*lines):
+    cell = code("\n".join(lines))
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def notebook(cells):
+    nb = nbf.v4.new_notebook()
+    nb.cells = cells
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+# --- 00 ------------------------------------------------------------------------------------------------------
+
+def connect_notebook():
+    return notebook([
+        md(f"""# 00 · Connect and preflight
+
+Checks that this Twilio account is ready to receive Facebook Messenger conversations in Flex, before anything is
+created. Nothing in this runbook changes the account.
+
+{CREDENTIALS}"""),
+        parameters(TARGET,
+                   'profile: str = ""  # twilio-cli profile to take credentials from (optional)',
+                   INTERACTIVE),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import checks, notebook
+
+params = flexops.connect_params(target=target, profile=profile, interactive=interactive)
+notebook.record("parameters", params)'''),
+        md(CONNECT),
+        code('''
+client = flexops.connect(params["target"], profile=params["profile"])
+notebook.banner(client)'''),
+        md("""## 3 · Preflight checklist
+Each row is one precondition; ✗ rows carry the remedy to apply in the Twilio Console. With `interactive = True` the
+form lets you re-run the checks after fixing something."""),
+        code('''
+results = checks.preflight(client)
+notebook.show_table(checks.table(results), "Preflight")
+summary = checks.summary(results)
+notebook.record("checks", [r.to_dict() for r in results])
+notebook.record("summary", summary)
+if params["interactive"]:
+    from flexops import ui
+    ui.preflight_panel(client)
+summary'''),
+        md("""## 4 · Outcome
+A headless run ends non-zero here when a check failed, after the results above were saved."""),
+        code('''
+notebook.fail_if_failed(summary, "preflight checks")
+print("Preflight passed: ready to create Messenger addresses (runbook 10).")'''),
+    ])
+
+
+# --- 10 ------------------------------------------------------------------------------------------------------
+
+def create_notebook():
+    return notebook([
+        md(f"""# 10 · Create a Messenger address
+
+Connects one Facebook Page to Flex: makes the Conversations **address configuration** `messenger:<page id>` exist
+with the settings below, so every new Messenger conversation is handed to your Studio flow (whose Send to Flex
+widget routes it to an agent) or to a webhook.
+
+Safe to run again: an address that already matches is left alone (*no change*); one whose settings differ is
+reported as **drift** and only changed with `update_existing = True`. `dry_run = True` shows the plan and stops.
+
+Before: the Facebook Page is connected to the Twilio account (Console > Messaging > Senders > Facebook Messenger)
+and runbook 00 passes. {CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'page_id: str = ""  # Facebook Page ID, digits only (papermill: `-r page_id 0123...` keeps leading zeros)',
+            'friendly_name: str = ""  # name shown in the Console for this address (optional, at most 256 characters)',
+            'integration: str = "studio"  # who handles new conversations: studio (a flow sending to Flex) | webhook',
+            'studio_flow_sid: str = ""  # Studio flow SID (FW...); blank: the published flow reaching Send to Flex',
+            "retry_count: int = 3  # how often Studio retries starting the flow, 0-3 (studio only)",
+            'webhook_url: str = ""  # https:// URL told about new conversations (webhook only)',
+            'webhook_method: str = "POST"  # POST | GET (webhook only)',
+            'webhook_filters: str = ""  # comma-separated events for the webhook, e.g. onMessageAdded (webhook only)',
+            "update_existing: bool = False  # change an existing address whose settings differ (else report drift)",
+            "dry_run: bool = False  # only show the plan; change nothing",
+            INTERACTIVE),
+        md(VALIDATE + """
+
+The Studio flow is checked against the account in step 3: a blank `studio_flow_sid` means *the* published flow
+whose Incoming Conversation trigger reaches Send to Flex; with none, or several, the run stops and says so."""),
+        code('''
+import flexops
+from flexops import addresses, checks, notebook
+
+params = flexops.create_params(
+    target=target, page_id=page_id, friendly_name=friendly_name, integration=integration,
+    studio_flow_sid=studio_flow_sid, retry_count=retry_count, webhook_url=webhook_url,
+    webhook_method=webhook_method, webhook_filters=webhook_filters, update_existing=update_existing,
+    dry_run=dry_run, interactive=interactive)
+notebook.record("parameters", params)
+headless = not params["interactive"]  # interactive: the form does steps 3-6 when you click its buttons'''),
+        md(CONNECT),
+        code('''
+client = flexops.connect(params["target"])
+notebook.banner(client)
+if params["interactive"]:
+    from flexops import ui
+    form = ui.create_form(client, **params)'''),
+        md("""## 3 · Plan
+What would change, field by field, computed without changing anything: *would be created*, *would be updated*,
+*no change*, or *drift* (the address exists with other settings and `update_existing` is False). With
+`dry_run = True` the runbook stops after this step. *Fails on `studio_flow_sid`?* Publish your Flex messaging flow
+(runbook 00 names what is missing) or give the flow SID."""),
+        code('''
+apply = headless and not params["dry_run"]
+if headless:
+    spec = flexops.create_spec(client, params)
+    plan = addresses.ensure(client, spec, update_existing=params["update_existing"], dry_run=True)
+    notebook.show_plan(plan, "Plan")
+    notebook.record("plan", plan)
+if params["dry_run"]:
+    print("Dry run: nothing was changed.")'''),
+        md("""## 4 · Create or update
+Applies the plan. Creating is idempotent: after a timeout the address is looked up before any retry, so a second
+run (or a retry) never makes a duplicate. A run that finds **drift** without `update_existing` stops here non-zero
+after recording the differences: check them, then run again with `update_existing = True`."""),
+        code('''
+if apply:
+    result = addresses.ensure(client, spec, update_existing=params["update_existing"])
+    notebook.show_plan(result, "Changes")
+    notebook.record("result", result)
+    notebook.fail_on_drift(result)'''),
+        md("""## 5 · Stored configuration
+Fetched back from Twilio, so this is what Twilio holds now, not what was sent."""),
+        code('''
+if apply:
+    stored = notebook.address_fields(addresses.find(client, spec.page_id))
+    notebook.show_table(notebook.fields_frame(stored), f"Stored configuration of {spec.address}")
+    notebook.record("stored", stored)'''),
+        md("""## 6 · Checks
+Verifies this address end to end (flow published, valid, reaching Send to Flex...). No message has reached the
+page yet, so a missing first message is only a warning here: send one from Messenger, then run runbook 20.
+A failed check ends the run non-zero; its row says what to fix."""),
+        code('''
+if apply:
+    results = checks.verify(client, page_ids=[spec.page_id], require_first_message=False, progress=False)
+    notebook.show_table(checks.table(results), "Checks")
+    summary = checks.summary(results)
+    notebook.record("checks", [r.to_dict() for r in results])
+    notebook.record("summary", summary)
+    notebook.fail_if_failed(summary, "checks")'''),
+    ])
+
+
+# --- 20 ------------------------------------------------------------------------------------------------------
+
+def verify_notebook():
+    return notebook([
+        md(f"""# 20 · Verify Messenger addresses
+
+Checks that Messenger conversations really reach Flex, for some pages or all of them: the address exists with
+auto-creation on, its Studio flow is published, valid and reaches Send to Flex (or its webhook is sane), and a
+first message has arrived. Nothing in this runbook changes the account.
+
+{CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'page_ids: str = ""  # Facebook Page IDs, comma-separated (or a list); blank: every Messenger address',
+            "require_first_message: bool = True  # no conversation from the page yet is a failure (else a warning)",
+            INTERACTIVE),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import checks, notebook
+
+params = flexops.verify_params(target=target, page_ids=page_ids, require_first_message=require_first_message,
+                               interactive=interactive)
+notebook.record("parameters", params)'''),
+        md(CONNECT),
+        code('''
+client = flexops.connect(params["target"])
+notebook.banner(client)'''),
+        md("""## 3 · Checks
+One row per address and check; ✗ rows carry the remedy. *First message missing?* Send a message to the Facebook
+Page from Messenger and run this again. With `interactive = True` the form below lets you pick pages and re-run."""),
+        code('''
+results = checks.verify(client, page_ids=params["page_ids"] or None,
+                        require_first_message=params["require_first_message"])
+notebook.show_table(checks.table(results), "Verification")
+summary = checks.summary(results)
+notebook.record("checks", [r.to_dict() for r in results])
+notebook.record("summary", summary)
+if params["interactive"]:
+    from flexops import ui
+    ui.verify_form(client, **params)
+summary'''),
+        md("""## 4 · Outcome
+A headless run ends non-zero here when a required check failed, after the results above were saved."""),
+        code('''
+notebook.fail_if_failed(summary, "verification checks")
+print(f"All {summary['total']} checks passed ({summary['warnings']} warnings).")'''),
+    ])
+
+
+# --- 30 ------------------------------------------------------------------------------------------------------
+
+def report_notebook():
+    return notebook([
+        md(f"""# 30 · Inventory report
+
+Lists every address configuration of the account (all channels, or the `types` you pick) with its Studio flow's
+name and status and a verification verdict per Messenger address, then writes the report as CSV, XLSX, JSON, a
+self-contained HTML page and a Markdown summary. Give `since` a previous report to see what changed. Nothing in
+this runbook changes the account.
+
+{CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'types: str = ""  # address types, comma-separated (e.g. messenger,whatsapp); blank: all',
+            'out_dir: str = ""  # report folder; blank: the run folder under `flexops run`, else out/reports',
+            'since: str = ""  # a previous report (file or folder) to compare with; blank: none'),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import checks, inventory, notebook, reports
+
+params = flexops.report_params(target=target, types=types, out_dir=out_dir, since=since)
+notebook.record("parameters", params)'''),
+        md(CONNECT),
+        code('''
+client = flexops.connect(params["target"])
+notebook.banner(client)'''),
+        md("""## 3 · Inventory
+Every address configuration (50 per request), each Studio flow fetched once, and the verification verdict of
+each Messenger address (a missing first message counts as a warning here)."""),
+        code('''
+df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory)
+notebook.show_table(df[["address", "type", "friendly_name", "integration", "studio_flow_name",
+                        "studio_flow_status", "verification"]], f"{len(df)} address configurations")'''),
+        md("""## 4 · Summary
+Counts by type, integration and verification status. *Draft or missing flows?* Those addresses route nothing to
+Flex: publish the flow, or fix the address with runbook 10 (`update_existing = True`)."""),
+        code('''
+summary = reports.summarize(df)
+notebook.show_table(notebook.fields_frame({k: summary[k] for k in (
+    "total", "messenger", "auto_creation_enabled", "flows_draft", "flows_missing", "verification")}), "Summary")
+notebook.record("summary", {k: v for k, v in summary.items() if k != "created_per_month"})
+notebook.count_chart(df);'''),
+        md("""## 5 · Write the report
+CSV (UTF-8, Excel-safe), XLSX, JSON, HTML (one file, charts inlined, opens offline) and Markdown. *Fails on
+`since`?* Point it at a report folder or one of its inventory files."""),
+        code('''
+paths = reports.export(df, params["out_dir"], previous=params["since"],
+                       metadata={"runbook": "30_inventory_report"})
+notebook.show_table([{"format": fmt, "path": str(path)} for fmt, path in paths.items()], "Report files")
+notebook.record("reports", paths)'''),
+    ])
+
+
+RUNBOOKS = {"00_connect.ipynb": connect_notebook, "10_create_messenger_address.ipynb": create_notebook,
+            "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook}
+
+
+def build(name):
+    """The notebook `name` as this script makes it, with stable cell ids."""
+    nb = RUNBOOKS[name]()
+    stem = name.split("_")[0]
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"nb{stem}-{index:02d}"
+    nbf.validate(nb)
+    return nb
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed notebook is out of date")
+    parser.add_argument("--out", type=Path, default=NOTEBOOKS, help="folder to write into")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in RUNBOOKS:
+        text = nbf.writes(build(name)) + "\n"
+        path = args.out / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    if stale:
+        print("out of date (run python tools/make_notebooks.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
