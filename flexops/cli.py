@@ -114,6 +114,22 @@ def sandbox_credentials(db_path, url, as_json):
             click.echo(f"{key}: {value}")
 
 
+# --- demo -----------------------------------------------------------------------------------------------------
+
+@main.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/demo", show_default=True,
+              help="Where the executed notebooks, results and report go (the demo's sandbox database too).")
+def demo_command(out_dir):
+    """Run the whole runbook sequence headless on a fresh local sandbox (no Twilio account needed).
+
+    00 connect -> 10 create a Messenger address -> a simulated first message -> 20 verify -> 30 report ->
+    10 again (no change). Prints where each executed notebook and the HTML report are.
+    """
+    from .demo import run_demo
+
+    run_demo(out_dir)
+
+
 # --- run / runs -----------------------------------------------------------------------------------------------
 
 @main.command("run")
@@ -340,7 +356,7 @@ def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, 
     if dry_run:
         _show_plan(plan_api.make_plan(client, state))
         return
-    with plan_api.CommandRun("apply", [file] + sys.argv[2:], runs_dir) as command_run:
+    with plan_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock) as held:
             if held.took_over is not None:
@@ -376,7 +392,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
     plan_api._concurrency(concurrency)
     _need_confirmation(yes)
     client = connect(target, profile=profile)
-    with plan_api.CommandRun("rollback", [run] + sys.argv[2:], runs_dir) as command_run:
+    with plan_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock):
             try:

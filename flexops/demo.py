@@ -21,7 +21,7 @@ DEFAULT_OUT = Path("out") / "demo"
 KERNEL = "flexops"
 DEMO_SENDER = "6283749201837465"  # a page-scoped Messenger user ID
 DEMO_TEXT = "Hi! Is my order on its way?"
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no "TCP without encryption" warning on a loopback-only demo
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no "TCP without encryption" warning on a loopback-only demo
 
 
 def notebooks_dir():
@@ -138,8 +138,10 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
                     lambda r: f"{r['result']['action']} {r['result']['address']} ({r['result']['sid']})")
             began = time.monotonic()
             reply = control.simulate_inbound(page_id, DEMO_SENDER, DEMO_TEXT)
+            if not reply.get("delivered"):
+                raise FlexopsError(f"the simulated first message was not delivered: {reply.get('reason')}")
             done(Step("first message", f"a customer wrote {DEMO_TEXT!r} to {page_name}: conversation "
-                      f"{reply.get('conversation_sid') or reply}"), began)
+                      f"{reply['conversation_sid']}"), began)
             runbook("20 verify", "20_verify_messenger_addresses.ipynb",
                     {"target": "sandbox", "page_ids": page_id, "require_first_message": True},
                     lambda r: f"verification: {_checks_line(r)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .addresses import FLOW_SID, MessengerAddress
+from .addresses import FLOW_SID, MessengerAddress, normalise_page_id
 from .exceptions import ValidationError
 
 FIELDS = ("page_id", "friendly_name", "integration", "studio_flow", "retry_count", "webhook_url", "webhook_method",
@@ -341,13 +341,17 @@ def _build(rows, defaults, prune, name, problems):
                 problems.append(Problem(name, lines.get(key) or line, key, message, number))
         if "page_id" in bad:
             continue
-        page_id = str(merged["page_id"]).strip()
+        try:
+            page_id = normalise_page_id(merged["page_id"])
+        except ValidationError:
+            continue  # reported above
         if page_id in seen:
             problems.append(Problem(name, lines.get("page_id", line), "page_id",
                                     f"duplicate page id {page_id} (first on line {seen[page_id]})", number))
             continue
         seen[page_id] = lines.get("page_id", line)
         params.pop("studio_flow_sid", None)
+        params["page_id"] = page_id
         entries.append(Entry(page_id=page_id, params=params, line=line, row=number, studio_flow=flow or None))
     if problems:
         raise DesiredStateError(sorted(set(problems), key=lambda p: (p.line or 0, p.row or 0, p.field)))

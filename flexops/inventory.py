@@ -6,6 +6,7 @@ report back with the same columns and dtypes, so `diff()` compares like with lik
 """
 import json
 import math
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ REPORT_FILES = ("inventory.json", "inventory.csv", "inventory.xlsx")
 # --- collect -------------------------------------------------------------------------------------------------
 
 def parse_types(types):
+    """None (all types), "sms,messenger" or ["sms", ...] -> a checked, de-duplicated list (or None)."""
     if types is None:
         return None
     chosen = [t.strip().lower() for t in (types.split(",") if isinstance(types, str) else types)]
@@ -209,32 +211,42 @@ def _report_in(folder):
 
 def load(path):
     """A previous inventory from a report file (CSV, JSON, XLSX) or a run folder holding one."""
-    from .reports import unprotect_cell  # reports imports this module
-
     if path is None or not Path(path).exists():
         raise ValidationError("path", "does not exist", None if path is None else str(path))
     path = Path(path)
     if path.is_dir():
         path = _report_in(path)
-    suffix = path.suffix.lower()
-    meta = {}
-    if suffix == ".json":
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ValidationError("path", f"is not valid JSON ({exc})", str(path)) from None
-        records = document.get("records", []) if isinstance(document, dict) else document
-        meta = document.get("metadata", {}) if isinstance(document, dict) else {}
-        df = frame(records)
-    elif suffix == ".csv":
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        df = frame(raw.map(unprotect_cell))
-    elif suffix == ".xlsx":
-        df = frame(_read_xlsx(path, unprotect_cell))
-    else:
+    if path.suffix.lower() not in (".json", ".csv", ".xlsx"):
         raise ValidationError("path", "must be a .csv, .json or .xlsx report or a folder holding one", str(path))
+    try:
+        raw, meta = _read(path)
+    except ValidationError:
+        raise
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise ValidationError("path", f"cannot be read as an inventory report ({type(exc).__name__})",
+                              str(path)) from None
+    if "address" not in raw.columns:
+        raise ValidationError("path", "is not an inventory report (it has no address column)", str(path))
+    df = frame(raw)
     df.attrs["flexops"] = {**meta, "loaded_from": str(path)}
     return df
+
+
+def _read(path):
+    """(raw DataFrame, metadata) of one report file; our spreadsheet cell protection is undone."""
+    from .reports import unprotect_cell  # reports imports this module
+
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        document = json.loads(path.read_text(encoding="utf-8"))
+        records = document.get("records") if isinstance(document, dict) else document
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ValidationError("path", "is not an inventory report (no list of records)", str(path))
+        meta = document.get("metadata", {}) if isinstance(document, dict) else {}
+        return pd.DataFrame.from_records(records, columns=None if records else list(COLUMNS)), meta
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig").map(unprotect_cell), {}
+    return _read_xlsx(path, unprotect_cell), {}
 
 
 def _read_xlsx(path, unprotect_cell):

@@ -143,7 +143,7 @@ class AccountLock:
             self.held = False
 
     def __enter__(self):
-        return self.acquire()
+        return self if self.held else self.acquire()
 
     def __exit__(self, *exc):
         self.release()

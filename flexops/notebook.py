@@ -21,12 +21,13 @@ def run_dir():
 
 
 def in_notebook():
+    """True inside a Jupyter kernel (ZMQInteractiveShell has a kernel; a terminal IPython does not)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and "Kernel" in type(shell).__name__
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _show(obj, text):

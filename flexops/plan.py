@@ -287,6 +287,7 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
     _attach_audit(client, audit)
     retry.watch(client)
     pending = plan.pending
+    run_id = run_id or os.environ.get("FLEXOPS_RUN_ID")  # inside `flexops run`: the lock names the run
     held = AccountLock(client.account_sid, run_id).acquire(break_lock) if lock and pending else None
     try:
         return _execute(client, pending, concurrency, progress)
@@ -339,6 +340,66 @@ def _execute(client, pending, concurrency, progress):
     return ApplyResult(ordered, interrupted, time.monotonic() - started)
 
 
+# --- runbook 40: parameters and the confirm button ----------------------------------------------------------
+
+def apply_params(target="auto", inventory="", prune=None, confirm=False, concurrency=8, dry_run=False,
+                 interactive=False):
+    """Check runbook 40's parameters before any call. `inventory` is looked up from the working folder, then
+    from its parent (JupyterLab starts kernels in notebooks/, `flexops run` in the project folder)."""
+    from .params import as_bool, as_optional_str
+    from .settings import choose_target
+
+    path = as_optional_str("inventory", inventory)
+    if not path:
+        raise ValidationError("inventory", "the desired-state file (YAML or CSV) is required")
+    found = next((p for p in (Path(path), Path("..") / path) if p.is_file()), None)
+    if found is None:
+        raise ValidationError("inventory", "file not found (looked in the working folder and its parent)", path)
+    if isinstance(prune, str) and prune.strip().lower() in ("", "none", "null"):
+        prune = None
+    return {"target": choose_target(target), "inventory": str(found.resolve()),
+            "prune": None if prune is None else as_bool("prune", prune), "confirm": as_bool("confirm", confirm),
+            "concurrency": _concurrency(concurrency), "dry_run": as_bool("dry_run", dry_run),
+            "interactive": as_bool("interactive", interactive)}
+
+
+def record_result(result):
+    """Show the outcome table and record it for the run (results.json: `apply`, `summary`)."""
+    from . import notebook
+
+    notebook.show_table(result.table(), f"Results: {result.summary()['status']}")
+    notebook.record("apply", result.to_dict())
+    notebook.record("summary", result.summary())
+    return result
+
+
+def confirm_panel(client, plan, **apply_kwargs):
+    """An Apply button under the plan: nothing changes until it is clicked; returns the widget (`.click()`s in
+    tests). The click runs exactly `apply()` + `record_result()`, as the headless path does."""
+    import ipywidgets as w
+
+    from . import notebook
+
+    count = len(plan.pending)
+    button = w.Button(description=f"Apply {count} change(s)", button_style="danger", disabled=not count,
+                      tooltip=plan.target)
+    button.add_class("flexops-apply")
+    output = w.Output()
+    button.result = None
+
+    def on_click(_):
+        button.disabled = True
+        with output:
+            button.result = record_result(apply(client, plan, progress=False, **apply_kwargs))
+
+    button.on_click(on_click)
+    panel = w.VBox([w.HTML(f"<b>{plan.summary()}</b> on {plan.target}"), button, output])
+    if notebook.in_notebook():
+        from IPython.display import display
+        display(panel)
+    return button
+
+
 # --- command runs (CLI apply / rollback): a run folder like `flexops run` makes -----------------------------
 
 class CommandRun:
@@ -347,7 +408,7 @@ class CommandRun:
     runs.py makes folders for notebook runs; this is the same layout for `flexops apply` / `flexops rollback`,
     so `flexops runs list/verify` and rollback read both alike."""
 
-    def __init__(self, command, argv=None, runs_dir=None):
+    def __init__(self, command, parameters=None, runs_dir=None):
         from . import runs
 
         self.started = datetime.now(timezone.utc)
@@ -359,7 +420,8 @@ class CommandRun:
         audit.AuditLog(self.audit_path, self.run_id).touch()
         self.results = {}
         self.manifest = {
-            "run_id": self.run_id, "kind": "command", "command": [f"flexops {command}", *(argv or [])],
+            "run_id": self.run_id, "kind": "command", "command": f"flexops {command}",
+            "parameters": dict(parameters or {}),
             "status": "running", "exit_code": None, "error": None,
             "notebook": {"path": f"flexops {command}", "sha256": None},
             "versions": {"flexops": _version("flexops"), "twilio": _version("twilio"),

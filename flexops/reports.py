@@ -23,6 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from . import inventory
 from .exceptions import ConfigurationError, ValidationError
@@ -81,6 +86,8 @@ def _counts(series, missing="(none)"):
 
 def summarize(df, changes=None):
     """The headline numbers and breakdowns every format shows."""
+    if tuple(df.columns) != COLUMNS:
+        df = inventory.frame(df)
     studio = df[df["integration"] == "studio"]
     flows = {}
     for sid, name, status in studio[["studio_flow_sid", "studio_flow_name", "studio_flow_status"]].itertuples(
@@ -113,13 +120,15 @@ def _generated_at(df, meta):
     return _iso((stamps.max() if len(stamps) else pd.Timestamp.now(tz="UTC").floor("s")).to_pydatetime())
 
 
-def _metadata(df, title, metadata, summary):
-    collected = dict(df.attrs.get("flexops") or {})
+def _metadata(df, title, metadata, summary, changes=None):
+    """What collect() recorded (df.attrs), then this report's own facts, then the caller's extras."""
+    collected = {k: v for k, v in (df.attrs.get("flexops") or {}).items() if k not in ("changes", "summary")}
     accounts = sorted(set(df["account"].dropna()))
-    meta = {"title": title, "tool": "flexops", "generated_at": _generated_at(df, collected),
+    meta = {**collected, "title": title, "tool": "flexops", "generated_at": _generated_at(df, collected),
             "account": collected.get("account") or (", ".join(accounts) if accounts else None), "rows": len(df),
-            "columns": list(COLUMNS), **{k: v for k, v in collected.items() if k not in ("generated_at", "account")},
-            "summary": {k: v for k, v in summary.items() if k != "by_flow"}, **(metadata or {})}
+            "columns": list(COLUMNS), "summary": summary, **(metadata or {})}
+    if changes is not None:
+        meta["changes"] = changes.to_dict()
     return json.loads(json.dumps(meta, default=str))
 
 
@@ -150,8 +159,6 @@ def write_csv(df, path):
 
 
 def _xlsx_text(value):
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
     return ILLEGAL_CHARACTERS_RE.sub("\ufffd", protect_cell(value)) if isinstance(value, str) else value
 
 
@@ -167,6 +174,7 @@ def _widths(df, columns, sample=500):
 
 def _summary_rows(title, meta, summary):
     rows = [("Title", title), ("Generated at (UTC)", meta["generated_at"]), ("Account", meta.get("account")),
+            ("Dates in the Inventory sheet", "UTC (Excel cells carry no time zone)"),
             ("Address configurations", summary["total"]), ("Messenger addresses", summary["messenger"]),
             ("Auto-creation enabled", summary["auto_creation_enabled"]),
             ("Addresses whose Studio flow is missing", summary["flows_missing"]),
@@ -184,15 +192,15 @@ def _summary_rows(title, meta, summary):
     return rows
 
 
-def write_xlsx(df, path, title=DEFAULT_TITLE, meta=None, summary=None):
-    """Sheets "Summary" and "Inventory" (frozen header, autofilter, widths); text never becomes a formula."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+def _context(df, title, changes, meta, summary):
+    """Fill in what a writer was not given (export() computes both once for all formats)."""
+    summary = summary or summarize(df, changes)
+    return meta or _metadata(df, title, None, summary, changes), summary
 
-    summary = summary or summarize(df)
-    meta = meta or _metadata(df, title, None, summary)
+
+def write_xlsx(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=None):
+    """Sheets "Summary" and "Inventory" (frozen header, autofilter, widths); text never becomes a formula."""
+    meta, summary = _context(df, title, changes, meta, summary)
     book = Workbook(write_only=True)  # streams rows: 10,000 addresses stay well inside memory limits
     bold = Font(bold=True)
 
@@ -207,9 +215,8 @@ def write_xlsx(df, path, title=DEFAULT_TITLE, meta=None, summary=None):
     sheet = book.create_sheet("Summary")
     sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 60, 40
     for label, value in _summary_rows(title, meta, summary):
-        is_heading = isinstance(value, str) and value == "Addresses"
-        sheet.append([cell(sheet, label, font=bold) if label is not None and is_heading else cell(sheet, label),
-                      cell(sheet, value, font=bold) if is_heading else cell(sheet, value)])
+        style = {"font": bold} if value == "Addresses" else {}
+        sheet.append([cell(sheet, label, **style), cell(sheet, value, **style)])
 
     sheet = book.create_sheet("Inventory")
     for index, width in enumerate(_widths(df, COLUMNS), start=1):
@@ -234,8 +241,9 @@ def write_xlsx(df, path, title=DEFAULT_TITLE, meta=None, summary=None):
     return Path(path)
 
 
-def write_json(df, path, meta):
+def write_json(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=None):
     """`{"metadata": {...}, "records": [...]}`, UTF-8 (not \\u-escaped), dates ISO 8601 UTC, missing -> null."""
+    meta, summary = _context(df, title, changes, meta, summary)
     records = [dict(zip(COLUMNS, (_iso(v) for v in row))) for row in _records(df)]
     with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump({"metadata": meta, "records": records}, fh, ensure_ascii=False, indent=1)
@@ -259,7 +267,7 @@ def _chart(title, counts, colors=None, horizontal=False):
     from matplotlib.ticker import MaxNLocator
 
     labels, values = [_label(k) for k in counts], list(counts.values())
-    fig = Figure(figsize=(6.4, 0.45 * len(labels) + 1.4 if horizontal else 3.4), dpi=96)
+    fig = Figure(figsize=(5.4, 0.4 * len(labels) + 1.3 if horizontal else 3.2), dpi=96)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     color = [colors.get(k, "#7f8c8d") for k in counts] if colors else "#2c7fb8"
@@ -374,7 +382,8 @@ def render_html(df, title, meta, summary, changes=None):
     return "\n".join(parts)
 
 
-def write_html(df, path, title, meta, summary, changes=None):
+def write_html(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=None):
+    meta, summary = _context(df, title, changes, meta, summary)
     with _atomic(path) as tmp:
         tmp.write_text(render_html(df, title, meta, summary, changes), encoding="utf-8")
     return Path(path)
@@ -425,10 +434,14 @@ def render_markdown(title, meta, summary, changes=None, limit=50):
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path, title, meta, summary, changes=None):
+def write_markdown(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=None):
+    meta, summary = _context(df, title, changes, meta, summary)
     with _atomic(path) as tmp:
         tmp.write_text(render_markdown(title, meta, summary, changes), encoding="utf-8")
     return Path(path)
+
+
+WRITERS = {"csv": write_csv, "xlsx": write_xlsx, "json": write_json, "html": write_html, "md": write_markdown}
 
 
 # --- export --------------------------------------------------------------------------------------------------
@@ -476,16 +489,10 @@ def export(df, out_dir, formats=FORMATS, previous=None, title=DEFAULT_TITLE, met
     df.attrs.update(attrs)
     changes = inventory.diff(previous, df) if previous is not None else None
     summary = summarize(df, changes)
-    meta = _metadata(df, title, metadata, summary)
-    if changes is not None:
-        meta["changes"] = json.loads(json.dumps(changes.to_dict(), default=str))
+    meta = _metadata(df, title, metadata, summary, changes)
     out.mkdir(parents=True, exist_ok=True)
-    writers = {"csv": lambda p: write_csv(df, p),
-               "xlsx": lambda p: write_xlsx(df, p, title, meta, summary),
-               "json": lambda p: write_json(df, p, meta),
-               "html": lambda p: write_html(df, p, title, meta, summary, changes),
-               "md": lambda p: write_markdown(p, title, meta, summary, changes)}
-    return {fmt: writers[fmt](out / FILE_NAMES[fmt]) for fmt in chosen}
+    context = {"title": title, "changes": changes, "meta": meta, "summary": summary}
+    return {fmt: WRITERS[fmt](df, out / FILE_NAMES[fmt], **({} if fmt == "csv" else context)) for fmt in chosen}
 
 
 # --- one call for the CLI and schedulers --------------------------------------------------------------------

@@ -188,3 +188,13 @@ def test_diff_against_empty(mixed):
     empty = inventory.frame([])
     assert inventory.diff(empty, df).counts == {"added": 3, "removed": 0, "changed": 0, "unchanged": 0}
     assert inventory.diff(df, empty).counts == {"added": 0, "removed": 3, "changed": 0, "unchanged": 0}
+
+
+@pytest.mark.parametrize("name, content", [("bad.json", "{not json"), ("list.json", '{"records": [1, 2]}'),
+                                           ("other.csv", "a,b\n1,2\n"), ("empty.csv", ""),
+                                           ("broken.xlsx", "not a zip")])
+def test_load_refuses_files_that_are_not_reports(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(ValidationError) as err:
+        inventory.load(tmp_path / name)
+    assert err.value.parameter == "path"

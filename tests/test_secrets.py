@@ -4,6 +4,7 @@ sandbox whose credentials are distinctive, leaves no auth token and no API secre
 command's output; failed authentication and configuration errors do not echo them either."""
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,19 +112,52 @@ def test_failing_check_and_refused_parameter_keep_secrets_out(secret_sandbox, tm
     assert_clean(folder, secrets_of(demo), refused.output)
 
 
-def test_real_twilio_target_with_env_token_keeps_it_out(secret_sandbox, tmp_path, monkeypatch):
-    """Target twilio with credentials from the environment; the network is a closed proxy port, so the call
-    fails the way an unreachable Twilio would, and nothing written may carry the token."""
+def test_env_credentials_for_real_twilio_stay_out(secret_sandbox, tmp_path, monkeypatch):
+    """Target twilio with a token in the environment (refused before any call: no network needed)."""
     server, demo = secret_sandbox
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", ENV_TOKEN)
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "")
-    result, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "--target", "twilio")
-    assert result.exit_code in (1, 3), result.output
+    result, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "--target", "twilio",
+                                 "-p", "no_such_parameter", "1")
+    assert result.exit_code == 2
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["target"]["kind"] == "twilio" and manifest["target"]["account"] == "AC…0000"
     assert_clean(folder, secrets_of(demo), result.output)
+
+
+@pytest.fixture
+def wrong_token_sandbox(secret_sandbox, monkeypatch):
+    """The same sandbox, but its control plane hands out a wrong token: every Twilio call gets 401 / 20003."""
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    server, demo = secret_sandbox
+    wrong = "tok_SECRET_wrong_" + "8" * 16
+
+    def app(environ, start_response):
+        if Request(environ).path == "/__sandbox/credentials":
+            body = json.dumps({"account_sid": demo["account_sid"], "auth_token": wrong, "api_key": None,
+                               "api_secret": None})
+            return Response(body, content_type="application/json")(environ, start_response)
+        return server.app(environ, start_response)
+
+    front = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", f"http://127.0.0.1:{front.server_port}")
+    try:
+        yield server, demo, wrong
+    finally:
+        front.shutdown()
+        front.server_close()
+
+
+def test_rejected_credentials_in_a_run_stay_out(wrong_token_sandbox, tmp_path):
+    server, demo, wrong = wrong_token_sandbox
+    result, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb")
+    assert result.exit_code in (1, 3), result.output  # a failed credentials check, or the target refused us
+    assert "20003" in (folder / "output.ipynb").read_text() or result.exit_code == 3
+    assert_clean(folder, [*secrets_of(demo), wrong], result.output)
 
 
 def test_failed_authentication_does_not_echo_the_token(secret_sandbox):

@@ -76,7 +76,7 @@ notebook.record("parameters", params)'''),
         md(CONNECT),
         code('''
 client = flexops.connect(params["target"], profile=params["profile"])
-notebook.banner(client)'''),
+notebook.banner(client);'''),
         md("""## 3 · Preflight checklist
 Each row is one precondition; ✗ rows carry the remedy to apply in the Twilio Console. With `interactive = True` the
 form lets you re-run the checks after fixing something."""),
@@ -141,7 +141,10 @@ params = flexops.create_params(
     dry_run=dry_run, interactive=interactive)
 notebook.record("parameters", params)
 headless = not params["interactive"]  # interactive: the form does steps 3-6 when you click its buttons'''),
-        md(CONNECT),
+        md(CONNECT + """
+
+With `interactive = True` the form appears here, pre-filled from the parameters, and steps 3-6 wait for it:
+**Plan** shows step 3, **Create** shows the plan and asks Confirm / Cancel, **Confirm** does steps 4-6."""),
         code('''
 client = flexops.connect(params["target"])
 notebook.banner(client)
@@ -221,7 +224,7 @@ notebook.record("parameters", params)'''),
         md(CONNECT),
         code('''
 client = flexops.connect(params["target"])
-notebook.banner(client)'''),
+notebook.banner(client);'''),
         md("""## 3 · Checks
 One row per address and check; ✗ rows carry the remedy. *First message missing?* Send a message to the Facebook
 Page from Messenger and run this again. With `interactive = True` the form below lets you pick pages and re-run."""),
@@ -271,14 +274,14 @@ notebook.record("parameters", params)'''),
         md(CONNECT),
         code('''
 client = flexops.connect(params["target"])
-notebook.banner(client)'''),
+notebook.banner(client);'''),
         md("""## 3 · Inventory
 Every address configuration (50 per request), each Studio flow fetched once, and the verification verdict of
 each Messenger address (a missing first message counts as a warning here)."""),
         code('''
 df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory)
 notebook.show_table(df[["address", "type", "friendly_name", "integration", "studio_flow_name",
-                        "studio_flow_status", "verification"]], f"{len(df)} address configurations")'''),
+                        "studio_flow_status", "verification"]], f"{len(df)} address configurations");'''),
         md("""## 4 · Summary
 Counts by type, integration and verification status. *Draft or missing flows?* Those addresses route nothing to
 Flex: publish the flow, or fix the address with runbook 10 (`update_existing = True`)."""),
@@ -299,8 +302,80 @@ notebook.record("reports", paths)'''),
     ])
 
 
+# --- 40 ------------------------------------------------------------------------------------------------------
+
+def apply_notebook():
+    return notebook([
+        md(f"""# 40 · Apply an inventory of Messenger addresses
+
+Makes the account's Messenger addresses match a **desired-state file** (YAML or CSV, see
+`examples/inventory.yaml`): addresses missing in Twilio are created, those whose settings differ are updated field
+by field, and — only with `prune` — Messenger addresses absent from the file are deleted. Nothing else is touched.
+
+Safe to run again: an interrupted apply converges when re-run, and a re-run after success changes nothing. One
+apply at a time per account (a lock). Every change is in the run's audit trail, so `flexops rollback <run>` can
+undo it.
+
+{CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'inventory: str = "examples/inventory.yaml"  # desired-state file, YAML or CSV',
+            'prune: "Optional[bool]" = None  # delete Messenger addresses absent from the file; None: as the file says',
+            "confirm: bool = False  # headless: apply the plan (False: show it and change nothing)",
+            "concurrency: int = 8  # changes in flight at once, 1-32",
+            "dry_run: bool = False  # only show the plan, even with confirm",
+            "interactive: bool = False  # True: an Apply button under the plan (JupyterLab); headless leaves it False"),
+        md(VALIDATE + """
+
+The whole file is checked too: every problem is listed at once with its line (YAML) or row (CSV) and field."""),
+        code('''
+import flexops
+from flexops import desired, notebook, plan
+
+params = plan.apply_params(target=target, inventory=inventory, prune=prune, confirm=confirm,
+                           concurrency=concurrency, dry_run=dry_run, interactive=interactive)
+notebook.record("parameters", params)
+state = desired.load(params["inventory"], prune=params["prune"])
+print(f"{len(state)} addresses in {params['inventory']} (prune: {state.prune})")'''),
+        md(CONNECT),
+        code('''
+client = flexops.connect(params["target"])
+notebook.banner(client);'''),
+        md("""## 3 · Plan
+Computed from what the account holds now; nothing is changed. *Fails on `studio_flow`?* The flow name is not in
+the account (the message lists the flows) or is used by several flows: give the SID instead."""),
+        code('''
+the_plan = plan.make_plan(client, state)
+notebook.show_table(the_plan.table(), f"Plan: {the_plan.summary()}")
+notebook.record("plan", the_plan.to_dict())'''),
+        md("""## 4 · Apply
+Headless, the plan is applied only with `confirm = True` (and not `dry_run`); interactive, only when you click
+**Apply**. Changes run `concurrency` at a time; throttling (429) is waited out, and a create or delete whose answer
+was lost is looked up before any retry, so nothing is duplicated. A change that fails is reported with its Twilio
+error code and the others go on."""),
+        code('''
+result = None
+if params["dry_run"] or not the_plan.pending:
+    print("Dry run: nothing was changed." if params["dry_run"] else "Nothing to do: the account already matches.")
+elif params["interactive"]:
+    button = plan.confirm_panel(client, the_plan, concurrency=params["concurrency"])
+elif params["confirm"]:
+    result = plan.apply(client, the_plan, concurrency=params["concurrency"])
+else:
+    print("confirm is False: nothing was changed. Review the plan, then run again with confirm = True.")'''),
+        md("""## 5 · Results
+One row per change: `ok`, or `failed` with the Twilio error code and message. A headless run with a failed change
+ends non-zero here, after the results were saved; running it again retries only what is still different."""),
+        code('''
+if result is not None:
+    plan.record_result(result)
+    notebook.fail_if_failed(result.summary(), "changes")'''),
+    ])
+
+
 RUNBOOKS = {"00_connect.ipynb": connect_notebook, "10_create_messenger_address.ipynb": create_notebook,
-            "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook}
+            "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook,
+            "40_apply_inventory.ipynb": apply_notebook}
 
 
 def build(name):

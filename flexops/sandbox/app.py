@@ -31,8 +31,9 @@ class SandboxApp:
 
     def __init__(self, db_path):
         self.store = Store(db_path)
-        self.maps = {product: Map([r.empty() for r in rules], strict_slashes=False)
-                     for product, rules in PRODUCTS.items()}
+        # Bound once: a MapAdapter only reads its settings when matching, so threads can share it.
+        self.routes = {product: Map([r.empty() for r in rules], strict_slashes=False).bind("sandbox")
+                       for product, rules in PRODUCTS.items()}
         self.observers = []
         self.counts = collections.Counter()
         self._count_lock = threading.Lock()
@@ -60,29 +61,27 @@ class SandboxApp:
 
     # --- Twilio side -------------------------------------------------------------------------------------
 
-    def authenticate(self, request):
+    def authenticate(self, request, logins):
+        """The account SID for the request's Basic credentials (an account's auth token or an API key's secret)."""
         header = request.headers.get("Authorization", "")
         if header.startswith("Basic "):
             try:
                 user, _, password = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 user, password = "", ""
-            account = self.store.account(user)
-            if account and account["auth_token"] == password:
-                return account["sid"]
-            key = self.store.api_key(user)
-            if key and key["secret"] == password:
-                return key["account_sid"]
+            secret, account_sid = logins.get(user, (None, None))
+            if secret is not None and secret == password:
+                return account_sid
         raise TwilioError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
     def twilio(self, request, product, path, environ):
         with self._count_lock:
             self.counts[f"{request.method} {product}"] += 1
-        latency = self.store.setting("latency_ms", 0)
-        if latency:
-            time.sleep(latency / 1000)
+        state = self.store.control_state()  # latency, credentials, any faults: cached, one query to validate
+        if state.latency_ms:
+            time.sleep(state.latency_ms / 1000)
         try:
-            rules = faults.pick(self.store, product, request.method, path)
+            rules = faults.pick(self.store, product, request.method, path) if state.has_faults else []
             post_commit = None
             for rule in rules:
                 if rule["action"] == "latency":
@@ -92,15 +91,15 @@ class SandboxApp:
                     return error_response(rule["status"], rule["code"], rule["message"], headers)
                 else:
                     post_commit = post_commit or rule
-            if product not in self.maps:
+            if product not in self.routes:
                 raise TwilioError(404, 20404, f"The requested resource {path} was not found")
             try:
-                handler, args = self.maps[product].bind("sandbox").match(path, request.method)
+                handler, args = self.routes[product].match(path, request.method)
             except NotFound:
                 raise TwilioError(404, 20404, f"The requested resource {path} was not found") from None
             except MethodNotAllowed:
                 raise TwilioError(405, 20004, "Method not allowed") from None
-            account_sid = self.authenticate(request)
+            account_sid = self.authenticate(request, state.logins)
             response = handler(Ctx(self.store, account_sid, request, product, path), **args)
             if post_commit and post_commit["action"] == "commit_then_drop":
                 drop(environ)

@@ -1,16 +1,90 @@
 """Serve the sandbox app over loopback HTTP, in a background thread (embedded) or in the foreground (CLI)."""
+import io
 import logging
+import socket
 import threading
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .app import SandboxApp
 
+log = logging.getLogger(__name__)
+
 
 class QuietHandler(WSGIRequestHandler):
-    """Keep-alive (HTTP/1.1) and no access log: a notebook or test output is no place for it."""
+    """werkzeug's handler with real HTTP/1.1 keep-alive and no access log (no place for it in notebook output).
+
+    werkzeug answers `Connection: close` to every request because it cannot tell where a request body ends; then
+    each call of the SDK (which keeps connections alive) cost a TCP connection, a thread and a SQLite connection,
+    most of the sandbox's time. Here the whole body is read first (sandbox bodies are small forms), so the stream
+    always stands at the next request line, and the reply goes out in one write with its Content-Length.
+    """
 
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        connections = getattr(self.server, "open_connections", None)
+        if connections is not None:
+            connections.add(self.connection)
+
+    def finish(self):
+        getattr(self.server, "open_connections", set()).discard(self.connection)
+        super().finish()
+
+    def run_wsgi(self):
+        environ = self.make_environ()
+        if self.request_version != "HTTP/1.1":
+            self.close_connection = True  # HTTP/1.0 clients expect the connection to close
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            if environ.pop("wsgi.input_terminated", False):  # chunked: werkzeug's reader stops at the last chunk
+                body = environ["wsgi.input"].read()
+            else:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                if length < 0:
+                    raise ValueError(length)
+                body = self.rfile.read(length)
+        except ValueError:
+            self.close_connection = True
+            self.send_error(400, "Bad Content-Length")
+            return
+        environ.pop("HTTP_TRANSFER_ENCODING", None)  # the app now sees a plain body of known length
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+
+        started, chunks = [], []
+
+        def start_response(status, headers, exc_info=None):
+            started[:] = [status, headers]
+            return chunks.append  # WSGI's legacy write()
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                getattr(result, "close", lambda: None)()
+        except Exception:
+            log.exception("sandbox error on %s %s", self.command, self.path)
+            self.close_connection = True
+            started[:], chunks[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]], [b"error"]
+        if not started:  # the app answered nothing: it dropped the connection (commit_then_drop)
+            self.close_connection = True
+            return
+        self.send_reply(started[0], started[1], b"".join(chunks))
+
+    def send_reply(self, status, headers, body):
+        code = int(status.split(None, 1)[0])
+        lines = [f"{self.protocol_version} {status}", f"Server: {self.version_string()}",
+                 f"Date: {self.date_time_string()}"]
+        lines += [f"{key}: {value}" for key, value in headers]
+        if code >= 200 and code not in (204, 304) and not any(k.lower() == "content-length" for k, _ in headers):
+            lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + body)
 
     def log_request(self, *args, **kwargs):
         pass
@@ -25,6 +99,7 @@ class SandboxServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.httpd = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler)
         self.httpd.daemon_threads = True
+        self.httpd.open_connections = set()  # kept-alive client connections, closed on stop()
         self.host, self.port = host, self.httpd.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = None
@@ -45,6 +120,11 @@ class SandboxServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+        for conn in list(self.httpd.open_connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes its thread, which then closes it
+            except OSError:
+                pass
         if self._thread:
             self._thread.join(timeout=5)
 

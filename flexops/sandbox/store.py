@@ -2,12 +2,18 @@
 
 Resources of every product live in one table keyed by (account, kind, sid); `key` is the natural unique key
 (the address string for address configurations). `seq` orders lists and is what page tokens point at.
+
+Every request needs the credentials, the latency setting and whether fault rules exist. Those change rarely, so
+`control_state()` keeps them in memory and re-reads them only when `generation.n` moved: triggers bump it on any
+write to accounts, api_keys, settings or faults, whoever writes (this process, another one, a test's own SQL).
 """
 import json
 import os
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (sid TEXT PRIMARY KEY, auth_token TEXT NOT NULL, status TEXT NOT NULL,
@@ -23,7 +29,29 @@ CREATE TABLE IF NOT EXISTS pages (account_sid TEXT NOT NULL, page_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,
     remaining INTEGER, seen INTEGER NOT NULL DEFAULT 0, fired INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+CREATE TABLE IF NOT EXISTS generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO generation (id, n) VALUES (1, 0);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_bumps AFTER {event} ON {table} "
+    f"BEGIN UPDATE generation SET n = n + 1; END;\n"
+    for table, events in {"accounts": ("INSERT", "UPDATE", "DELETE"), "api_keys": ("INSERT", "UPDATE", "DELETE"),
+                          "settings": ("INSERT", "UPDATE", "DELETE"), "faults": ("INSERT", "DELETE")}.items()
+    for event in events)  # fault counters (UPDATE) change on every faulty request: no need to reload for those
+
+
+class ControlState(NamedTuple):
+    """What every Twilio request needs, as of `generation`."""
+    generation: int
+    latency_ms: float
+    has_faults: bool
+    logins: dict  # username (account SID or API key SID) -> (password, account SID)
+
+
+class _Lease:
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn):
+        self.conn = conn
 
 
 class Store:
@@ -34,17 +62,25 @@ class Store:
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._local = threading.local()
+        self._idle = []  # connections of threads that ended, ready for new threads
         self._conn().executescript(SCHEMA)
+        self._state = None
 
     def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        """This thread's connection. The server runs a thread per client connection, so a connection goes back to
+        `_idle` when its thread ends (the thread-local `_Lease` is then collected) and the next thread reuses it."""
+        lease = getattr(self._local, "lease", None)
+        if lease is None:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            lease = self._local.lease = _Lease(conn)
+            weakref.finalize(lease, self._idle.append, conn)
+        return lease.conn
 
     @contextmanager
     def tx(self):
@@ -116,6 +152,21 @@ class Store:
     def count(self, account_sid, kind, parent=""):
         return self.read("SELECT COUNT(*) AS n FROM resources WHERE account_sid = ? AND kind = ? AND parent = ?",
                          (account_sid, kind, parent))[0]["n"]
+
+    # --- what every request needs ------------------------------------------------------------------------
+
+    def control_state(self):
+        """The cached ControlState, reloaded when the generation moved: one small query on the hot path."""
+        generation = self.read("SELECT n FROM generation")[0][0]
+        state = self._state
+        if state is None or state.generation != generation:
+            # The generation is read before the data, so a write in between only causes one more reload.
+            logins = {r["sid"]: (r["auth_token"], r["sid"]) for r in self.read("SELECT sid, auth_token FROM accounts")}
+            logins.update((r["sid"], (r["secret"], r["account_sid"]))
+                          for r in self.read("SELECT sid, secret, account_sid FROM api_keys"))
+            state = self._state = ControlState(generation, self.setting("latency_ms", 0),
+                                               bool(self.read("SELECT 1 FROM faults LIMIT 1")), logins)
+        return state
 
     # --- settings ----------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Everything here is flexops-independent except `start_sandbox`, which the callers
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -93,13 +94,14 @@ def copy_notebooks(dest, **parameters_by_notebook):
     parameter defaults, e.g. `copy_notebooks(d, **{"10_create_messenger_address.ipynb": {"interactive": True}})`.
     Papermill's own parameterizer adds the usual "injected-parameters" cell, as `flexops run -p` would."""
     import nbformat
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     dest = Path(dest)
     shutil.copytree(NOTEBOOKS, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for name, params in parameters_by_notebook.items():
         path = dest / name
-        nb = parameterize_notebook(nbformat.read(path, as_version=4), params)
+        nb = parameterize_notebook(load_notebook_node(os.fspath(path)), params)
         nbformat.write(nb, path)
     return dest
 
@@ -256,6 +258,10 @@ class Browser:
         self.stop()
 
 
+def _exactly(text):
+    return re.compile(rf"^\s*{re.escape(text)}\s*$")
+
+
 class Notebook:
     """A notebook opened in Lab: run it the way an engineer does (menu Run ▸ Run All Cells) and find widgets."""
 
@@ -286,26 +292,29 @@ class Notebook:
 
     def menu(self, *labels):
         """Click through the main menu, e.g. menu("Run", "Run All Cells")."""
-        self.page.locator(".lm-MenuBar-itemLabel", has_text=labels[0]).first.click()
+        self.page.locator(".lm-MenuBar-itemLabel").filter(has_text=_exactly(labels[0])).first.click()
         for label in labels[1:]:
-            self.page.locator(".lm-Menu-itemLabel").get_by_text(label, exact=True).first.click()
+            self.page.locator(".lm-Menu-itemLabel").filter(has_text=_exactly(label)).first.click()
 
     def run_all(self, timeout=None):
+        """Run ▸ Run All Cells, then wait until every code cell has run, or a cell failed and the rest were
+        dropped (no "[*]" left and a traceback shown)."""
         self.menu("Run", "Run All Cells")
-        # Every code cell gets an execution count once the run has reached it: no "[*]" or "[ ]" left.
         self.page.wait_for_function(
             """() => {
-                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+                const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')]
+                    .map(p => p.textContent);
+                if (!prompts.length || prompts.some(t => t.includes('*'))) return false;
+                if (prompts.every(t => /\\[\\d+\\]/.test(t))) return true;
+                return [...document.querySelectorAll('.jp-OutputArea-output')]
+                    .some(o => o.textContent.includes('Traceback'));
             }""", timeout=timeout or self.kernel_timeout)
         return self
 
     def errors(self):
         """Tracebacks shown in the notebook's outputs (texts), if any."""
-        return self.page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-                                 ).filter(has_text="Traceback").all_inner_texts() + \
-            self.page.locator(".jp-RenderedText.jp-OutputArea-output").filter(
-                has_text="Traceback (most recent call last)").all_inner_texts()
+        return self.page.locator(".jp-NotebookPanel .jp-OutputArea-output").filter(
+            has_text="Traceback").all_inner_texts()
 
     # --- ipywidgets 8 (jupyterlab_widgets 3): each control is a box whose <label> carries its description.
     def widget(self, description, kind=None):
@@ -343,3 +352,68 @@ class Notebook:
         if css_class:
             return self.page.locator(f"button.{css_class}").last
         return self.page.locator("button.jupyter-button").get_by_text(text, exact=True).last
+
+    def append_to_cell(self, index, line):
+        """Type a line at the end of the index-th code cell, as an engineer editing the parameters cell would."""
+        editor = self.page.locator(".jp-Notebook .jp-CodeCell").nth(index).locator(".cm-content")
+        editor.click()
+        self.page.keyboard.press("Control+End")
+        self.page.keyboard.press("Enter")
+        self.page.keyboard.insert_text(line)
+        self.page.keyboard.press("Escape")  # back to command mode
+
+
+class CreateForm:
+    """flexops.ui.CreateForm (runbook 10 with interactive = True) as the browser shows it.
+
+    Inputs are found by their visible descriptions, buttons and result areas by their `flexops-*` classes."""
+
+    def __init__(self, notebook):
+        self.nb = notebook
+        self.page = notebook.page
+        self.root = self.page.locator(".flexops-create-form").last
+        self.message = self.root.locator(".flexops-message")
+        self.output = self.root.locator(".flexops-output")
+        self.confirm_box = self.root.locator(".flexops-confirm-box")
+
+    def wait(self):
+        self.root.locator("button.flexops-plan").wait_for(state="visible")
+        return self
+
+    def button(self, name):
+        return self.root.locator(f"button.flexops-{name}")
+
+    def fill(self, page_id, flow_name, retry_count):
+        """Pick the page and the Studio flow by what their labels contain; returns the chosen labels."""
+        page = self.nb.select("Facebook Page", page_id)
+        self.nb.choose("Integration", "studio")
+        flow = self.nb.select("Studio flow", flow_name)
+        self.nb.fill("Retry count", retry_count)
+        return page, flow
+
+    def _click_and_wait_for_output(self, name, *texts):
+        """Click a button, wait until the output area shows every text (results arrive piece by piece)."""
+        self.button(name).click()
+        shown = self.output
+        for text in texts:
+            shown = shown.filter(has_text=text)
+        shown.wait_for()
+        return shown.inner_text()
+
+    def plan(self, address):
+        """Plan (dry run); returns the plan (summary line and field table) once shown."""
+        return self._click_and_wait_for_output("plan", f"{address}:", "desired")
+
+    def create(self):
+        """Create: returns the confirmation question once the Confirm / Cancel box shows."""
+        self.button("create").click()
+        self.confirm_box.wait_for(state="visible")
+        return self.confirm_box.inner_text()
+
+    def confirm(self, address):
+        """Confirm: returns the output once it shows the change, the stored configuration and the checks."""
+        return self._click_and_wait_for_output("confirm", f"{address}: created", f"Stored configuration of {address}",
+                                               "Checks")
+
+    def message_text(self):
+        return self.message.inner_text().strip()

@@ -1,7 +1,7 @@
 """Runbook 10 as engineers use it: JupyterLab in headless Chromium, `interactive = True`, the ipywidgets form.
 
 The form must call the same code as the headless path, so the end state is checked through the real SDK against
-the sandbox, not through the page.
+the sandbox, not only through the page.
 """
 import re
 
@@ -12,73 +12,84 @@ import lab
 pytestmark = pytest.mark.browser
 
 PAGE = {"page_id": "204738392011235", "name": "Acme Support"}  # a connected page of the demo seed
+ADDRESS = f"messenger:{PAGE['page_id']}"
 FLOW_NAME = "Messaging Flow"  # the seed's published Send-to-Flex flow
 RETRY_COUNT = 1  # not the default (3), so the form's value provably reaches Twilio
+INVALID_PAGE_ID = "+15551234567"  # a phone number, the classic mistake
 
 
-def messenger_configs(client, page_id):
-    return [c for c in client.conversations.v1.address_configurations.list(type="messenger")
-            if c.address == f"messenger:{page_id}"]
+def configs(client):
+    return client.conversations.v1.address_configurations.list()
 
 
-def open_form(notebook):
+def open_form(notebook, parameter_line=None):
+    """Open a fresh copy of runbook 10 (interactive = True), optionally type a parameter, Run All, find the form."""
     nb = notebook(lab.CREATE_NOTEBOOK)
+    if parameter_line:
+        nb.append_to_cell(0, parameter_line)  # the cell tagged "parameters"
+        nb.shots("parameter-typed")
     nb.run_all()
-    nb.button("flexops-plan").wait_for(state="visible")
+    form = lab.CreateForm(nb).wait()
     assert not nb.errors(), nb.errors()
     nb.shots("form")
-    return nb
+    return nb, form
 
 
 def test_create_studio_address_through_the_form(notebook, lab_sandbox, jupyter_lab):
     client = lab_sandbox.client()
-    assert messenger_configs(client, PAGE["page_id"]) == []
-    nb = open_form(notebook)
+    assert not [c for c in configs(client) if c.address == ADDRESS]
+    nb, form = open_form(notebook)
     kernels = {s["kernel"]["name"] for s in jupyter_lab.api("GET", "sessions").json()}
     assert kernels == {"flexops"}, f"the runbook must run on the project's kernel, got {kernels}"
 
-    chosen = nb.select("Facebook Page", PAGE["page_id"])
-    assert PAGE["name"] in chosen
-    nb.choose("Integration", "studio")
-    assert nb.select("Studio flow", FLOW_NAME).startswith(FLOW_NAME)
-    nb.fill("Retry count", RETRY_COUNT)
+    page_label, flow_label = form.fill(PAGE["page_id"], FLOW_NAME, RETRY_COUNT)
+    assert page_label == f"{PAGE['name']} ({PAGE['page_id']})"
+    assert flow_label == f"{FLOW_NAME} ({lab_sandbox.demo['messaging_flow_sid']})"
+    assert not nb.widget("Webhook URL").is_visible(), "webhook fields are hidden for a Studio integration"
     nb.shots("filled")
 
-    nb.button("flexops-plan").click()
-    plan = nb.page.locator(".flexops-plan-output, .flexops-output").filter(has_text=PAGE["page_id"]).last
-    plan.wait_for()
-    assert re.search(r"\bcreate\b", plan.inner_text(), re.I), plan.inner_text()
-    assert messenger_configs(client, PAGE["page_id"]) == [], "Plan must not change the account"
+    plan = form.plan(ADDRESS)
     nb.shots("planned")
+    assert f"{ADDRESS}: would be created" in plan
+    assert lab_sandbox.demo["messaging_flow_sid"] in plan and "studio" in plan
+    assert not [c for c in configs(client) if c.address == ADDRESS], "Plan must not change the account"
 
-    nb.button("flexops-create").click()
-    nb.button("flexops-confirm").wait_for(state="visible")
+    question = form.create()
     nb.shots("confirm")
-    nb.button("flexops-confirm").click()
-    stored = nb.page.locator(".flexops-output, .jp-OutputArea-output").filter(has_text=re.compile(r"IG[0-9a-f]{32}"))
-    stored.last.wait_for()
-    nb.shots("created")
-    text = stored.last.inner_text()
-    assert f"messenger:{PAGE['page_id']}" in text or PAGE["page_id"] in text
+    assert ADDRESS in question and "SANDBOX" in question.upper()
+    assert not [c for c in configs(client) if c.address == ADDRESS], "Create must wait for Confirm"
 
-    [config] = messenger_configs(client, PAGE["page_id"])
+    shown = form.confirm(ADDRESS)
+    nb.shots("created")
+    assert f"{ADDRESS}: created" in shown
+    assert not form.confirm_box.is_visible()
+
+    [config] = [c for c in configs(client) if c.address == ADDRESS]
+    assert config.type == "messenger"
     assert config.auto_creation["enabled"] is True
     assert config.auto_creation["type"] == "studio"
     assert config.auto_creation["studio_flow_sid"] == lab_sandbox.demo["messaging_flow_sid"]
     assert int(config.auto_creation["studio_retry_count"]) == RETRY_COUNT
-    assert config.sid in text
+    assert config.sid in shown, "the stored configuration shown is the one Twilio holds"
 
 
 def test_invalid_page_id_shows_inline_message_and_creates_nothing(notebook, lab_sandbox):
     client = lab_sandbox.client()
-    before = [c.sid for c in client.conversations.v1.address_configurations.list()]
-    nb = open_form(notebook)
+    before = sorted(c.sid for c in configs(client))
+    nb, form = open_form(notebook, f'page_id = "{INVALID_PAGE_ID}"')
 
-    nb.fill("Facebook Page", "+15551234567")
-    nb.button("flexops-plan").click()
-    message = nb.page.locator(".flexops-validation").filter(has_text="page")
-    message.wait_for()
-    nb.shots("invalid")
-    assert re.search(r"phone number|digits", message.inner_text()), message.inner_text()
-    assert nb.button("flexops-confirm").count() == 0 or not nb.button("flexops-confirm").is_visible()
-    assert [c.sid for c in client.conversations.v1.address_configurations.list()] == before
+    assert nb.widget("Facebook Page", "dropdown").locator("select").input_value() == INVALID_PAGE_ID
+    message = form.message_text()
+    assert re.search(r"page_id.*phone number", message), message
+
+    form.button("plan").click()
+    form.button("create").click()
+    # The kernel handles widget events in order: once choosing a valid page has cleared the message, Plan and
+    # Create above have been handled, and must have shown nothing and asked nothing.
+    nb.select("Facebook Page", PAGE["page_id"])
+    nb.page.wait_for_function("() => !document.querySelector('.flexops-create-form .flexops-message')"
+                              ".textContent.includes('phone number')")
+    nb.shots("refused-then-fixed")
+    assert form.output.inner_text().strip() == ""
+    assert not form.confirm_box.is_visible()
+    assert sorted(c.sid for c in configs(client)) == before

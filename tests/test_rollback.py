@@ -1,0 +1,115 @@
+"""Rollback from a run's audit trail, against the sandbox: undo creates, updates and deletes; refuse (naming the
+address and what changed) when an address changed since the run unless forced; settle lost answers from the
+run's results; every rollback is an audited run of its own."""
+import json
+
+import pytest
+
+from flexops import audit, plan, rollback, runs
+from flexops.exceptions import ValidationError
+
+from test_plan import cli, inventory, stored, workdir  # noqa: F401 - fixture re-used
+
+CREATE_PATH = "^/v1/Configuration/Addresses$"
+
+
+
+def last_run(workdir, command):
+    folders = [f for f in (workdir / "runs").iterdir() if f"-{command}-" in f.name]
+    return max(folders, key=lambda f: (f / "manifest.json").stat().st_mtime)
+
+
+def essentials(addresses):
+    return {a: (d["friendly_name"], json.dumps(d["auto_creation"], sort_keys=True)) for a, d in addresses.items()}
+
+
+def test_rollback_undoes_creates_updates_and_deletes_and_can_itself_be_rolled_back(sandbox, workdir):
+    first = inventory(workdir, ["11111", "22222", "33333"], name="first.yaml")
+    assert cli("apply", first, "--yes", "--no-progress").exit_code == 0
+    before = essentials(stored(sandbox))
+    second = workdir / "second.yaml"
+    second.write_text("""prune: true
+defaults: {studio_flow: Messaging Flow}
+addresses:
+  - {page_id: "11111", friendly_name: Renamed, retry_count: 1}
+  - {page_id: "22222", friendly_name: "Page 22222"}
+  - {page_id: "44444", integration: webhook, webhook_url: "https://hooks.example/in"}
+""")
+    applied = cli("apply", second, "--yes", "--no-progress")
+    assert applied.exit_code == 0 and "1 to create, 1 to update, 1 to delete" in applied.output
+    after = essentials(stored(sandbox))
+    run = last_run(workdir, "apply")
+
+    undo = cli("rollback", run.name, "--yes", "--no-progress")
+    assert undo.exit_code == 0, undo.output
+    assert essentials(stored(sandbox)) == before  # 33333 re-created as it was, 11111 restored, 44444 gone
+    folder = last_run(workdir, "rollback")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and manifest["command"] == "flexops rollback"
+    assert sorted(r["method"] for r in audit.read(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
+    assert runs.verify_run(folder.name)[0]
+
+    redo = cli("rollback", folder.name, "--yes", "--no-progress")  # the undo of the undo
+    assert redo.exit_code == 0, redo.output
+    assert essentials(stored(sandbox)) == after
+
+
+def test_rollback_refuses_when_an_address_changed_since_the_run_unless_forced(sandbox, client, workdir):
+    path = inventory(workdir, ["11111", "22222"])
+    assert cli("apply", path, "--yes", "--no-progress").exit_code == 0
+    run = last_run(workdir, "apply")
+    sid = stored(sandbox)["messenger:11111"]["sid"]
+    client.conversations.v1.address_configurations(sid).update(friendly_name="Edited by hand")
+
+    refused = cli("rollback", run.name, "--yes", "--no-progress")
+    assert refused.exit_code == 1
+    assert "messenger:11111: changed since run" in refused.output
+    assert "friendly_name: Page 11111 after the run, now Edited by hand" in refused.output
+    assert "messenger:22222" not in refused.output
+    assert len(stored(sandbox)) == 2  # nothing was changed
+    refusal = last_run(workdir, "rollback")
+    assert json.loads((refusal / "manifest.json").read_text())["status"] == "refused"
+    assert json.loads((refusal / "results.json").read_text())["conflicts"][0]["address"] == "messenger:11111"
+
+    forced = cli("rollback", run.name, "--yes", "--no-progress", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "forced: messenger:11111" in forced.output
+    assert stored(sandbox) == {}
+
+
+def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, workdir):
+    sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="commit_then_drop",
+                              times=1)
+    assert cli("apply", inventory(workdir, ["11111", "22222"]), "--yes", "--no-progress").exit_code == 0
+    run = last_run(workdir, "apply")
+    lines = audit.read(run / "audit.jsonl")
+    assert any(r["status"] is None and r["error"] for r in lines)  # one answer never came
+    items = rollback.touched(lines)
+    assert any(t.final is rollback.UNKNOWN for t in items.values())  # the trail alone cannot tell...
+    undo = cli("rollback", run.name, "--yes", "--no-progress")  # ...the run's results can
+    assert undo.exit_code == 0, undo.output
+    assert stored(sandbox) == {}
+
+
+def test_an_update_whose_previous_state_was_not_recorded_cannot_be_rolled_back(sandbox, client, workdir):
+    client.conversations.v1.address_configurations.create(type="messenger", address="messenger:11111")
+    the_plan = plan.make_plan(client, inventory(workdir, ["11111"]))  # no audit attached while planning
+    with plan.CommandRun("apply", runs_dir=workdir / "runs") as command_run:
+        plan.apply(client, the_plan, progress=False, audit=audit.AuditLog(command_run.audit_path,
+                                                                          command_run.run_id))
+        command_run.finish("succeeded", 0)
+    with pytest.raises(rollback.RollbackRefused, match="messenger:11111: the state before the run is not in"):
+        rollback.plan_rollback(client, command_run.run_id)
+    the_undo, conflicts = rollback.plan_rollback(client, command_run.run_id, force=True)
+    assert the_undo.changes == [] and not conflicts[0].restorable
+
+
+def test_unknown_or_tampered_runs_are_refused_before_any_change(sandbox, client, workdir):
+    assert cli("rollback", "no-such-run", "--yes").exit_code == 2
+    assert cli("apply", inventory(workdir, ["11111"]), "--yes", "--no-progress").exit_code == 0
+    run = last_run(workdir, "apply")
+    text = (run / "audit.jsonl").read_text()
+    (run / "audit.jsonl").write_text(text.replace("Page 11111", "Page 99999"))
+    with pytest.raises(ValidationError, match="fails verification"):
+        rollback.plan_rollback(client, run.name)
+    assert len(stored(sandbox)) == 1
