@@ -11,7 +11,9 @@ server's do not share one interpreter lock; its threaded server serves the 8 con
 
 Prints `name<TAB>value<TAB>target` lines; `main()` returns [(name, value, target, ok)].
 """
-import multiprocessing as mp
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +27,16 @@ FAULT = {"product": "conversations", "probability": 0.3, "seed": 1, "status": 42
          "retry_after": 0}
 
 
-def _serve(db_path, queue):
-    from flexops.sandbox.server import SandboxServer
-
-    server = SandboxServer(db_path)
-    queue.put(server.url)
-    server.serve_forever()
+def serve(db_path):
+    """`flexops sandbox serve` in its own process: (process, url)."""
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "sandbox", "serve", "--port", "0", "--db",
+                             str(db_path), "--seed", "none"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    first = proc.stdout.readline()
+    if not first.startswith("flexops sandbox listening on "):
+        proc.kill()
+        raise RuntimeError(f"the sandbox did not start: {first!r}")
+    return proc, first.split()[-1]
 
 
 def page_ids(batch):
@@ -95,13 +101,9 @@ def main():
     from flexops.client import connect, sandbox_target
     from flexops.sandbox.control import SandboxControl
 
-    ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        queue = ctx.Queue()
-        server = ctx.Process(target=_serve, args=(str(Path(tmp) / "bench.db"), queue), daemon=True)
-        server.start()
+        server, url = serve(Path(tmp) / "bench.db")
         try:
-            url = queue.get(timeout=60)
             control = SandboxControl(url)
             demo = control.seed()
             client = connect(sandbox_target(url=url))
@@ -128,8 +130,8 @@ def main():
                          (f"apply{label}_failures", failures, "0", failures == 0),
                          (f"apply{label}_exactly_once", int(complete), "1", complete)]
         finally:
-            server.terminate()
-            server.join(timeout=10)
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=10)
     return rows
 
 

@@ -322,7 +322,7 @@ def attach(client, path, run_id=None):
     """Audit every mutation `client` makes into `path` (created empty if needed); returns the listener."""
     http = client.http_client
     for listener in http.listeners:
-        if isinstance(listener, AuditListener) and listener.log.path == Path(path):
+        if isinstance(listener, AuditListener) and listener.log.path.resolve() == Path(path).resolve():
             return listener
     target = getattr(client, "flexops_target", None)
     secrets = [target.password.reveal()] if target is not None else []

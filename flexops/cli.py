@@ -271,7 +271,8 @@ def _show_plan(the_plan):
     click.echo(f"Target: {the_plan.target}")
     table = the_plan.table(include_noop=False)
     if len(table):
-        click.echo(table.drop(columns=["sid"]).to_string(index=False))
+        unused = [c for c in ("sid", "line") if c == "sid" or table[c].isna().all()]
+        click.echo(table.drop(columns=unused).to_string(index=False))
     click.echo(f"Plan: {the_plan.summary()}" + (" (prune: true)" if the_plan.prune else ""))
 
 
@@ -285,7 +286,11 @@ def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
         command_run.record("summary", {"total": 0, "ok": 0, "failed": 0, "status": "succeeded"})
         command_run.finish("succeeded", 0)
         return 0
-    if not yes and not click.confirm(f"Apply {len(the_plan.pending)} change(s) to {the_plan.target}?"):
+    try:
+        confirmed = yes or click.confirm(f"Apply {len(the_plan.pending)} change(s) to {the_plan.target}?")
+    except click.Abort:  # Ctrl-C / end of input at the prompt
+        confirmed = False
+    if not confirmed:
         command_run.finish("refused", 2, {"ename": "NotConfirmed", "evalue": "the user declined"})
         click.echo("Nothing changed.")
         return 2
@@ -321,7 +326,7 @@ def plan_command(file, target, profile, out, prune):
     the_plan = plan_api.make_plan(connect(target, profile=profile), state)
     _show_plan(the_plan)
     if out:
-        click.echo(f"saved {plan_api.Plan.to_json(the_plan, out)}")
+        click.echo(f"saved {the_plan.to_json(out)}")
 
 
 @main.command("apply")

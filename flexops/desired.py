@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .addresses import FLOW_SID, MessengerAddress, normalise_page_id
+from .addresses import FLOW_SID, PREFIX, MessengerAddress, normalise_page_id
 from .exceptions import ValidationError
 
 FIELDS = ("page_id", "friendly_name", "integration", "studio_flow", "retry_count", "webhook_url", "webhook_method",
@@ -74,7 +74,7 @@ class Entry:
 
     @property
     def address(self):
-        return "messenger:" + self.page_id
+        return PREFIX + self.page_id
 
     def spec(self, flow_sid=None):
         params = dict(self.params)
@@ -93,9 +93,6 @@ class DesiredState:
     @property
     def addresses(self):
         return {e.address for e in self.entries}
-
-    def by_address(self):
-        return {e.address: e for e in self.entries}
 
     def __len__(self):
         return len(self.entries)

@@ -23,16 +23,29 @@ def lock_dir():
     return Path(os.environ.get("FLEXOPS_LOCK_DIR") or DEFAULT_DIR)
 
 
-def pid_alive(pid):
+def pid_alive(pid, started_at=None):
+    """Is `pid` running — and, when its start time was recorded, still the same process (pids get reused)?"""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by someone else
+        pass  # exists, owned by someone else
     except (TypeError, ValueError, OverflowError):
         return False
+    if started_at is not None:
+        started = _process_start(pid)
+        return started is None or abs(started - float(started_at)) < 1
     return True
+
+
+def _process_start(pid):
+    try:
+        import psutil
+
+        return psutil.Process(int(pid)).create_time()
+    except Exception:  # noqa: BLE001 - psutil missing or the process just ended: cannot tell
+        return None
 
 
 def _age(holder):
@@ -78,10 +91,12 @@ class AccountLock:
 
     def is_stale(self, holder):
         """Stale = recorded on this host with a pid that is no longer running. Other hosts: unknowable."""
-        return bool(holder) and holder.get("host") == socket.gethostname() and not pid_alive(holder.get("pid"))
+        return bool(holder) and holder.get("host") == socket.gethostname() and \
+            not pid_alive(holder.get("pid"), holder.get("pid_started"))
 
     def _create(self):
-        record = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
+        record = {"run_id": self.run_id, "pid": os.getpid(), "pid_started": _process_start(os.getpid()),
+                  "host": socket.gethostname(),
                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "account_sid": self.account_sid, "token": self.token}
         fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

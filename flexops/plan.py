@@ -14,14 +14,14 @@ import os
 import socket
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import addresses, audit, retry
 from .addresses import MessengerAddress
-from .desired import DesiredState, resolve
+from .desired import DesiredState, load, resolve
 from .exceptions import FlexopsError, TwilioCallFailed, ValidationError
 from .lock import AccountLock
 from .settings import mask_sid
@@ -126,8 +126,6 @@ class Plan:
 
 def make_plan(client, desired, prune=None):
     """Compare the desired state (a DesiredState or a path) with the account; nothing is changed."""
-    from .desired import load
-
     state = desired if isinstance(desired, DesiredState) else load(desired)
     prune = state.prune if prune is None else bool(prune)
     wanted = resolve(client, state)  # flow names -> SIDs; all unknown flows reported at once
@@ -266,14 +264,10 @@ def _run(client, change):
     try:
         result, sid, after = _converge(client, change)
         return Outcome(change, "ok", result, sid, elapsed_s=time.monotonic() - started, after=after)
-    except TwilioCallFailed as exc:
-        return Outcome(change, "failed", "failed", change.sid, exc.code, exc.status, str(exc),
-                       time.monotonic() - started)
-    except FlexopsError as exc:
-        return Outcome(change, "failed", "failed", change.sid, message=str(exc), elapsed_s=time.monotonic() - started)
-    except Exception as exc:  # noqa: BLE001 - one broken change must not stop the others; reported with its type
-        return Outcome(change, "failed", "failed", change.sid, message=f"{type(exc).__name__}: {exc}"[:500],
-                       elapsed_s=time.monotonic() - started)
+    except Exception as exc:  # noqa: BLE001 - one failed change must not stop the others; it is reported
+        text = str(exc) if isinstance(exc, FlexopsError) else f"{type(exc).__name__}: {exc}"
+        return Outcome(change, "failed", "failed", change.sid, getattr(exc, "code", None),
+                       getattr(exc, "status", None), text[:1000], time.monotonic() - started)
 
 
 def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, break_lock=False, run_id=None):
@@ -315,15 +309,13 @@ def _execute(client, pending, concurrency, progress):
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flexops-apply")
     try:
         futures = {pool.submit(_run, client, change): i for i, change in enumerate(pending)}
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                outcomes[futures[future]] = outcome
-                bar.update(1)
-                if outcome.status == "failed":
-                    bar.set_postfix(failed=sum(1 for o in outcomes.values() if o.status == "failed"))
+        failed = 0
+        for future in as_completed(futures):
+            outcome = outcomes[futures[future]] = future.result()
+            bar.update(1)
+            if outcome.status == "failed":
+                failed += 1
+                bar.set_postfix(failed=failed)
     except KeyboardInterrupt:
         interrupted = True
         for future in futures:

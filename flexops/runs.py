@@ -286,7 +286,11 @@ def execute(notebook, parameters=None, target=None, runs_dir=None, raw_parameter
     started = datetime.now(timezone.utc)
     run_id = new_run_id(notebook, started)
     folder = (runs_root(runs_dir) / run_id).resolve()
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise ValidationError("runs_dir", f"cannot create a run folder there: {exc.strerror}",
+                              os.fspath(runs_root(runs_dir))) from None
     audit.AuditLog(folder / audit.AUDIT_FILE, run_id).touch()
     manifest = _base_manifest(run_id, notebook, target, started, no_input, report_mode)
     _write_json(folder / MANIFEST, manifest)
@@ -332,12 +336,14 @@ def _papermill(notebook, folder, params, env, kernel, report_mode, progress_bar,
                                        report_mode=report_mode, execution_timeout=timeout, run_control=control)
         return {"status": "succeeded", "exit_code": EXIT_OK, "error": None}
     except PapermillExecutionError as exc:
-        status, code = classify(exc.ename, exc.evalue)
-        if control.stop.is_set():
-            status, code = "interrupted", EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED if control.stop.is_set() else classify(exc.ename, exc.evalue)[1]
         return _failure(code, exc.ename, str(exc.evalue)[:2000], execution_count=exc.exec_count)
     except KeyboardInterrupt:
         return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted (Ctrl-C / SIGTERM)")
+    except Exception as exc:  # e.g. the kernel died of the interrupt while starting
+        if control.stop.is_set():
+            return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", f"interrupted ({type(exc).__name__})")
+        raise
 
 
 def _finish(folder, notebook, manifest, outcome, params, no_input):

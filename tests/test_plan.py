@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flexops import addresses, audit, plan, retry, runs
+from flexops import audit, plan, retry, runs
 from flexops.cli import main
 from flexops.exceptions import LockHeld, ValidationError
 from flexops.lock import AccountLock, break_lock
@@ -196,8 +196,11 @@ def dead_pid():
     return proc.pid
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over(sandbox, client, workdir):
-    write_lock(workdir, client.account_sid, pid=dead_pid())
+@pytest.mark.parametrize("holder", ["dead", "reused"])
+def test_stale_lock_of_a_dead_process_is_taken_over(sandbox, client, workdir, holder):
+    # reused: the pid runs again, but as another process (its start time differs from the recorded one)
+    pid = {"dead": dead_pid, "reused": os.getpid}[holder]()
+    write_lock(workdir, client.account_sid, pid=pid, pid_started=1000.0)
     result = cli("apply", inventory(workdir, ["11111"]), "--yes", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "took over a stale lock held by run ghost" in result.output
@@ -273,6 +276,32 @@ def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
     for folder in (workdir / "runs").iterdir():
         for line in (folder / "audit.jsonl").read_text().splitlines():
             json.loads(line)  # every line of the killed run too
+
+
+def test_ctrl_c_lets_running_changes_finish_and_records_an_interrupted_run(sandbox, client, workdir):
+    path = inventory(workdir, pages(200))
+    sandbox.control.set_latency(200)
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "apply", os.fspath(path), "--yes", "--no-progress"],
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(stored(sandbox)) < 16:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    (folder,) = (workdir / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert json.loads((folder / "manifest.json").read_text())["status"] == "interrupted"
+    summary = results["summary"]
+    assert summary["interrupted"] and summary["failed"] == 0 and summary["ok"] == len(stored(sandbox)) < 200
+    assert not list((workdir / "locks").glob("*.lock"))  # released on the way out
+    sandbox.control.set_latency(0)
+    assert cli("apply", path, "--yes", "--no-progress").exit_code == 0
+    assert len(stored(sandbox)) == 200
 
 
 # --- runbook 40 ----------------------------------------------------------------------------------------------

@@ -143,6 +143,18 @@ def test_unknown_and_credential_parameters_are_refused_before_any_kernel(tmp_pat
     assert time.monotonic() - started < 10
 
 
+def test_runs_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    nb = write_notebook(tmp_path / "p.ipynb", 'page_id = ""')
+    monkeypatch.setenv("FLEXOPS_RUNS_DIR", str(tmp_path / "from-env"))
+    result = CliRunner().invoke(main, ["run", str(nb), "-p", "nope", "1"])
+    assert result.exit_code == 2
+    (folder,) = (tmp_path / "from-env").iterdir()
+    assert_complete(folder)
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    result = CliRunner().invoke(main, ["run", str(nb), "--runs-dir", str(tmp_path / "blocked" / "runs")])
+    assert result.exit_code == 2 and "runs_dir" in result.output
+
+
 def test_ids_stay_strings(tmp_path):
     nb = write_notebook(tmp_path / "ids.ipynb",
                         'page_id = "1"\nphone = ""\nretry_count = 1\ndry_run = False\nwebhook_url = None\nlabel = 0',
@@ -152,8 +164,11 @@ def test_ids_stay_strings(tmp_path):
                         "label=label).items()})")
     (tmp_path / "p.yaml").write_text("page_id: 0099\nretry_count: 4\nwebhook_url: null\n")
     result, folder = flexops_run(tmp_path / "runs", nb, "-f", tmp_path / "p.yaml", "-p", "page_id", "0012",
-                                 "-p", "phone", "+15551234567", "-p", "dry_run", "true", "-r", "label", "0007")
+                                 "-p", "phone", "+15551234567", "-p", "dry_run", "true", "-r", "label", "0007",
+                                 "--report-mode")
     assert result.exit_code == 0, result.output
+    cells = json.loads((folder / "output.ipynb").read_text())["cells"]
+    assert all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in cells if c["cell_type"] == "code")
     assert read(folder, "parameters.json") == {
         "page_id": ["0012", "str"], "phone": ["+15551234567", "str"], "retry_count": [4, "int"],
         "dry_run": [True, "bool"], "webhook_url": [None, "NoneType"], "label": ["0007", "str"]}
@@ -175,7 +190,8 @@ def test_parameter_typing_follows_the_notebook(tmp_path):
 
 # --- interruption and kernel death -----------------------------------------------------------------------------
 
-def test_ctrl_c_leaves_a_complete_interrupted_run(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_leaves_a_complete_interrupted_run(sig, tmp_path):
     marker = tmp_path / "started"
     nb = write_notebook(tmp_path / "sleepy.ipynb", 'marker = ""',
                         "from pathlib import Path\nfrom flexops import notebook\nimport time\n"
@@ -190,7 +206,7 @@ def test_ctrl_c_leaves_a_complete_interrupted_run(tmp_path):
         while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert marker.exists(), proc.communicate(timeout=5)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -110,7 +110,7 @@ class Screenshots:
         for number, (step, png) in enumerate(self.steps, 1):
             self._write(number, step, png)
         try:
-            self._write(len(self.steps) + 1, "failure", self.page.screenshot(full_page=True))
+            self._write(len(self.steps) + 1, "failure", self.page.screenshot())
         except Exception as exc:  # the page may be gone: keep what we have
             (self.folder / "failure-screenshot-error.txt").write_text(str(exc))
         (self.folder / "jupyterlab.log").write_text(lab_server.log_tail(400))

@@ -91,17 +91,20 @@ def start_sandbox(db_path):
 
 def copy_notebooks(dest, **parameters_by_notebook):
     """Copy notebooks/ into dest (the Lab root, so the repo tree is never touched) and give some notebooks other
-    parameter defaults, e.g. `copy_notebooks(d, **{"10_create_messenger_address.ipynb": {"interactive": True}})`.
-    Papermill's own parameterizer adds the usual "injected-parameters" cell, as `flexops run -p` would."""
+    parameter values, e.g. `copy_notebooks(d, **{"10_create_messenger_address.ipynb": {"interactive": True}})`:
+    an "injected-parameters" cell after the "parameters" cell, as papermill (`flexops run -p`) adds it."""
     import nbformat
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
 
     dest = Path(dest)
     shutil.copytree(NOTEBOOKS, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for name, params in parameters_by_notebook.items():
         path = dest / name
-        nb = parameterize_notebook(load_notebook_node(os.fspath(path)), params)
+        nb = nbformat.read(path, as_version=4)
+        index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", ())), None)
+        if index is None:
+            raise ValueError(f"{name} has no cell tagged 'parameters'")
+        source = "# Parameters\n" + "".join(f"{key} = {value!r}\n" for key, value in params.items())
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
         nbformat.write(nb, path)
     return dest
 
@@ -378,6 +381,7 @@ class CreateForm:
 
     def wait(self):
         self.root.locator("button.flexops-plan").wait_for(state="visible")
+        self.root.scroll_into_view_if_needed()
         return self
 
     def button(self, name):

@@ -42,10 +42,13 @@ def test_create_studio_address_through_the_form(notebook, lab_sandbox, jupyter_l
     kernels = {s["kernel"]["name"] for s in jupyter_lab.api("GET", "sessions").json()}
     assert kernels == {"flexops"}, f"the runbook must run on the project's kernel, got {kernels}"
 
-    page_label, flow_label = form.fill(PAGE["page_id"], FLOW_NAME, RETRY_COUNT)
+    nb.choose("Integration", "webhook")
+    nb.widget("Webhook URL").wait_for(state="visible")
+    nb.widget("Studio flow").wait_for(state="hidden")
+    page_label, flow_label = form.fill(PAGE["page_id"], FLOW_NAME, RETRY_COUNT)  # back to studio
+    nb.widget("Webhook URL").wait_for(state="hidden")
     assert page_label == f"{PAGE['name']} ({PAGE['page_id']})"
     assert flow_label == f"{FLOW_NAME} ({lab_sandbox.demo['messaging_flow_sid']})"
-    assert not nb.widget("Webhook URL").is_visible(), "webhook fields are hidden for a Studio integration"
     nb.shots("filled")
 
     plan = form.plan(ADDRESS)
