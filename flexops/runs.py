@@ -265,16 +265,16 @@ def new_run_id(notebook, when):
     return f"{when.strftime('%Y%m%dT%H%M%SZ')}-{Path(notebook).stem}-{secrets.token_hex(3)}"
 
 
-def classify(ename, evalue):
-    """(status, exit code) for an error raised in the notebook."""
+def exit_code_for(ename, evalue):
+    """The exit code for an error raised in the notebook (papermill gives its class name and message)."""
     if ename == "KeyboardInterrupt":
-        return "interrupted", EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     if ename == "ValidationError":
-        return "failed", EXIT_BAD_PARAMETERS
+        return EXIT_BAD_PARAMETERS
     text = str(evalue or "")
     if ename in TARGET_ERRORS or (ename.startswith("Twilio") and ("20003" in text or "HTTP 401" in text)):
-        return "failed", EXIT_TARGET
-    return "failed", EXIT_FAILED
+        return EXIT_TARGET
+    return EXIT_FAILED
 
 
 def execute(notebook, parameters=None, target=None, runs_dir=None, raw_parameters=None, no_input=False,
@@ -336,7 +336,7 @@ def _papermill(notebook, folder, params, env, kernel, report_mode, progress_bar,
                                        report_mode=report_mode, execution_timeout=timeout, run_control=control)
         return {"status": "succeeded", "exit_code": EXIT_OK, "error": None}
     except PapermillExecutionError as exc:
-        code = EXIT_INTERRUPTED if control.stop.is_set() else classify(exc.ename, exc.evalue)[1]
+        code = EXIT_INTERRUPTED if control.stop.is_set() else exit_code_for(exc.ename, exc.evalue)
         return _failure(code, exc.ename, str(exc.evalue)[:2000], execution_count=exc.exec_count)
     except KeyboardInterrupt:
         return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted (Ctrl-C / SIGTERM)")
@@ -369,8 +369,7 @@ def _finish(folder, notebook, manifest, outcome, params, no_input):
                     duration_s=round((ended - started).total_seconds(), 2),
                     target=_target_info(manifest["target"].get("requested"), results),
                     audit=audit.summary(folder / audit.AUDIT_FILE),
-                    files=sorted(p.name for p in folder.iterdir() if p.is_file()) + [MANIFEST])
-    manifest["files"] = sorted(set(manifest["files"]))
+                    files=sorted({p.name for p in folder.iterdir() if p.is_file()} | {MANIFEST}))
     _write_json(folder / MANIFEST, audit.redact(manifest, _env_secrets()))
     return manifest
 
