@@ -37,7 +37,7 @@ KERNEL = "flexops"
 ENGINE = "flexops"
 MANIFEST, PARAMETERS, OUTPUT_NB, OUTPUT_HTML = "manifest.json", "parameters.json", "output.ipynb", "output.html"
 DEFAULT_RUNS_DIR = "runs"
-TARGET_ERRORS = ("ConfigurationError", "ConnectionFailed")
+TARGET_ERRORS = ("ConfigurationError", "ConnectionFailed", "ConnectionError", "ConnectTimeout", "ProxyError")
 PAPERMILL_CELLS = ("injected-parameters", "papermill-error-cell-tag")
 
 
@@ -272,7 +272,8 @@ def exit_code_for(ename, evalue):
     if ename == "ValidationError":
         return EXIT_BAD_PARAMETERS
     text = str(evalue or "")
-    if ename in TARGET_ERRORS or (ename.startswith("Twilio") and ("20003" in text or "HTTP 401" in text)):
+    if ename in TARGET_ERRORS or (ename.startswith("Twilio") and any(
+            sign in text for sign in ("20003", "HTTP 401", "no HTTP answer"))):
         return EXIT_TARGET
     return EXIT_FAILED
 

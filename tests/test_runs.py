@@ -188,6 +188,17 @@ def test_parameter_typing_follows_the_notebook(tmp_path):
     assert runs.load_parameters_file(tmp_path / "p.yaml") == {"page_id": "0012", "count": "3", "flows": ["a", "b"]}
 
 
+@pytest.mark.parametrize("ename, evalue, code", [
+    ("CheckFailed", "1 of 5 preflight checks failed", 1), ("ValueError", "boom", 1),
+    ("ValidationError", "page_id: must be digits", 2), ("ConfigurationError", "set TWILIO_ACCOUNT_SID", 3),
+    ("ConnectionFailed", "cannot reach the sandbox", 3), ("TwilioRestException", "HTTP 401 error: Authenticate", 3),
+    ("TwilioCallFailed", "create: HTTP 401, Twilio error 20003: Authenticate", 3),
+    ("TwilioCallFailed", "create: no HTTP answer after 8 attempts: ConnectionError", 3),
+    ("TwilioCallFailed", "create: HTTP 400, Twilio error 21610: invalid", 1), ("KeyboardInterrupt", "", 130)])
+def test_exit_codes_for_notebook_errors(ename, evalue, code):
+    assert runs.exit_code_for(ename, evalue) == code
+
+
 # --- interruption and kernel death -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
