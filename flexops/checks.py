@@ -36,6 +36,7 @@ class CheckResult:
     status: str  # pass | fail | warn
     detail: str = ""
     remedy: str = ""
+    unreachable: bool = False  # the target refused us or could not be reached: nothing else could be checked
 
     def __post_init__(self):
         if self.status not in SYMBOLS:
@@ -64,7 +65,8 @@ def table(results):
 def summary(results):
     results = list(results)
     count = lambda status: sum(r.status == status for r in results)  # noqa: E731
-    return {"passed": count(PASS), "failed": count(FAIL), "warnings": count(WARN), "total": len(results)}
+    return {"passed": count(PASS), "failed": count(FAIL), "warnings": count(WARN), "total": len(results),
+            "unreachable": any(r.unreachable for r in results)}
 
 
 def failed(results, required=None, strict=False):
@@ -103,7 +105,7 @@ def preflight(client, flows=None):
     """Is this account ready for Messenger on Flex? Credentials, Flex, default service, a Flex flow, addresses."""
     account = mask_sid(client.account_sid)
     rows = []
-    add = lambda *args: rows.append(CheckResult(*args)) or rows[-1]  # noqa: E731
+    add = lambda *args, **kw: rows.append(CheckResult(*args, **kw)) or rows[-1]  # noqa: E731
 
     try:
         fetched = client.api.v2010.accounts(client.account_sid).fetch
@@ -112,10 +114,11 @@ def preflight(client, flows=None):
         if exc.status == 401 or exc.code == 20003:
             add(account, "credentials", FAIL, "Twilio refused the credentials (401, error 20003)",
                 "Check the Account SID and Auth Token (or API key and secret) in Console > Account > API keys "
-                "& tokens and set them again.")
+                "& tokens and set them again.", unreachable=True)
         else:
             add(account, "credentials", FAIL, f"could not fetch the account: {exc}",
-                "Check the network path to api.twilio.com and the Twilio status page, then run again.")
+                "Check the network path to api.twilio.com and the Twilio status page, then run again.",
+                unreachable=True)
         reason = "skipped: the credentials check failed"
         for check in ("Flex configured", "default Conversations service", "Studio Flex flow", "Messenger addresses"):
             add(account, check, WARN, reason, "Fix the credentials first.")

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from .exceptions import CheckFailed
+from .exceptions import CheckFailed, ConnectionFailed
 
 RESULTS_FILE = "results.json"
 _results = {}
@@ -102,7 +102,10 @@ def results():
 
 
 def fail_if_failed(summary, what="checks"):
-    """End a headless run non-zero after results are saved, when required checks failed."""
+    """End a headless run non-zero after results are saved, when required checks failed (exit 3 when the target
+    refused the credentials or could not be reached, so a scheduler can tell the two apart)."""
+    if summary.get("unreachable"):
+        raise ConnectionFailed("the target refused the credentials or could not be reached; see the table above")
     if summary.get("failed"):
         raise CheckFailed(f"{summary['failed']} of {summary['total']} {what} failed; see the table above for remedies")
 

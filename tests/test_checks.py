@@ -33,7 +33,7 @@ def test_results_table_summary_and_failures():
     frame = checks.table(rows)
     assert list(frame.columns) == ["subject", "check", "status", "detail", "remedy"]
     assert list(frame["status"]) == ["✓", "✗", "!"]
-    assert checks.summary(rows) == {"passed": 1, "failed": 1, "warnings": 1, "total": 3}
+    assert checks.summary(rows) == {"passed": 1, "failed": 1, "warnings": 1, "total": 3, "unreachable": False}
     assert checks.failed(rows) == [rows[1]] and checks.failed(rows, required=["one"]) == []
     assert checks.failed(rows, strict=True) == rows[1:]
     assert rows[1].to_dict() == {"subject": "a", "check": "two", "status": "fail", "symbol": "✗", "detail": "bad",
@@ -268,3 +268,15 @@ def test_the_evidence_scan_is_bounded_and_says_so(sandbox, client):
     assert notes == ["stopped after the 1 most recent conversations"]
     rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
     assert "stopped after the 1 most recent" in rows["first message"].detail
+
+
+def test_refused_credentials_mark_the_target_unreachable(sandbox):
+    from flexops.client import connect
+    from flexops.settings import Secret, Target
+
+    sid = sandbox.demo["account_sid"]
+    client = connect(Target("sandbox", sid, sid, Secret("not-the-token"), sandbox_url=sandbox.url))
+    rows = checks.preflight(client)
+    assert rows[0].check == "credentials" and rows[0].status == "fail" and "20003" in rows[0].detail
+    assert checks.summary(rows)["unreachable"] is True
+    assert checks.summary(checks.preflight(sandbox.client()))["unreachable"] is False

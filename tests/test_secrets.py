@@ -151,8 +151,9 @@ def wrong_token_sandbox(secret_sandbox, monkeypatch):
 def test_rejected_credentials_in_a_run_stay_out(wrong_token_sandbox, tmp_path):
     server, demo, wrong = wrong_token_sandbox
     result, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb")
-    assert result.exit_code in (1, 3), result.output  # a failed credentials check, or the target refused us
-    assert "20003" in (folder / "output.ipynb").read_text() or result.exit_code == 3
+    assert result.exit_code == 3, result.output  # the target refused us: a scheduler must tell this from a failed check
+    assert "20003" in (folder / "output.ipynb").read_text()
+    assert json.loads((folder / "manifest.json").read_text())["error"]["ename"] == "ConnectionFailed"
     assert_clean(folder, [*secrets_of(demo), wrong], result.output)
 
 

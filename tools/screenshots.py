@@ -25,7 +25,7 @@ WEBHOOK_PAGE = "104738392011234"  # Acme Outdoor Gear: a webhook address with no
 VIEWPORT = (1280, 1600)
 
 
-def shoot(locator, path, pad=12):
+def shoot(locator, path, pad=6):
     """A screenshot of one element with a margin of page around it."""
     locator.scroll_into_view_if_needed()
     box = locator.bounding_box()
