@@ -67,16 +67,20 @@ def sequential_loop(client, flow_sid, ids, retry_429=False):
     return time.perf_counter() - started, failures
 
 
-def flexops_apply(client, ids, folder):
-    """make_plan + apply from a desired-state file, audited; returns (seconds, failures)."""
+def flexops_apply(url, ids, folder):
+    """make_plan + apply from a desired-state file, audited into a new file by a new client (as one
+    `flexops apply` process would be); returns (seconds, failures)."""
     from flexops import audit, plan
+    from flexops.client import connect, sandbox_target
 
-    path = Path(folder) / f"inventory-{ids[0]}.csv"
+    client = connect(sandbox_target(url=url))
+    folder = Path(tempfile.mkdtemp(dir=folder))
+    path = folder / "inventory.csv"
     path.write_text("page_id,friendly_name,studio_flow\n" + "".join(f"{p},Page {p},Messaging Flow\n" for p in ids))
     started = time.perf_counter()
     the_plan = plan.make_plan(client, path)
     result = plan.apply(client, the_plan, concurrency=CONCURRENCY, progress=False,
-                        audit=audit.AuditLog(Path(folder) / f"audit-{ids[0]}.jsonl", "bench"),
+                        audit=audit.AuditLog(folder / "audit.jsonl", "bench"),
                         run_id="bench")
     took = time.perf_counter() - started
     assert the_plan.counts()["create"] == len(ids), the_plan.summary()
@@ -123,7 +127,7 @@ def main():
                 for _ in range(ROUNDS):
                     if fault:
                         control.add_fault(**fault)
-                    took, failed = flexops_apply(client, page_ids(batch + 1), tmp)
+                    took, failed = flexops_apply(url, page_ids(batch + 1), tmp)
                     control.clear_faults()
                     runs.append((took, failed, present(client, page_ids(batch + 1))))
                     clear_addresses(client, control)

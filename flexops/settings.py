@@ -76,9 +76,14 @@ class Target:
 
 
 def choose_target(target=None):
-    chosen = (target or os.environ.get("FLEXOPS_TARGET") or "auto").strip().lower()
+    """An explicit sandbox/twilio wins; `auto` or nothing defers to FLEXOPS_TARGET, which defaults to auto."""
+    chosen = str(target or "auto").strip().lower()
     if chosen not in TARGETS:
-        raise ValidationError("target", f"must be one of {', '.join(TARGETS)}", chosen)
+        raise ValidationError("target", f"must be one of {', '.join(TARGETS)}", target)
+    if chosen == "auto":
+        chosen = (os.environ.get("FLEXOPS_TARGET") or "auto").strip().lower()
+        if chosen not in TARGETS:
+            raise ConfigurationError(f"FLEXOPS_TARGET must be one of {', '.join(TARGETS)}, not {chosen!r}")
     return chosen
 
 

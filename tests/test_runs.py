@@ -79,7 +79,7 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert m["audit"] == {"lines": 0, "head": None} and (folder / "audit.jsonl").read_text() == ""  # read-only
     results = read(folder, "results.json")
     assert results["summary"]["failed"] == 0
-    assert read(folder, "parameters.json") == results["parameters"] == {"target": "auto", "profile": None,
+    assert read(folder, "parameters.json") == results["parameters"] == {"target": "sandbox", "profile": None,  # auto resolved via FLEXOPS_TARGET
                                                                          "interactive": False}
     assert "connect_params" in (folder / "output.html").read_text()  # inputs kept by default
 

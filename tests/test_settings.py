@@ -85,6 +85,7 @@ def test_profile_without_secret_explains_keychain(tmp_path, monkeypatch):
 
 
 def test_auto_prefers_configured_credentials(sandbox, monkeypatch):
+    monkeypatch.delenv("FLEXOPS_TARGET")
     assert flexops.resolve_target("auto").is_sandbox
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
@@ -120,3 +121,12 @@ def test_embedded_sandbox_persists_state_in_its_file(tmp_path, monkeypatch):
     from flexops.sandbox.store import Store
     store = Store(tmp_path / "embedded.db")
     assert store.get(client.account_sid, "address_configuration", key="messenger:123456789") is not None
+
+
+def test_auto_defers_to_flexops_target_and_explicit_wins(monkeypatch):
+    monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
+    assert choose_target("auto") == "sandbox" and choose_target(None) == "sandbox"
+    assert choose_target("twilio") == "twilio"
+    monkeypatch.setenv("FLEXOPS_TARGET", "prod")
+    with pytest.raises(ConfigurationError, match="FLEXOPS_TARGET"):
+        choose_target("auto")
