@@ -1,4 +1,13 @@
-"""flexops: put Facebook Messenger on Twilio Flex and keep it healthy. The public API, re-exported."""
+"""flexops: put Facebook Messenger on Twilio Flex and keep it healthy. The public API, re-exported.
+
+    import flexops
+    client = flexops.connect()                       # sandbox unless Twilio credentials are configured
+    spec = flexops.MessengerAddress.from_params(page_id="104738392011234", studio_flow_sid="FW...")
+    flexops.ensure(client, spec)                     # create, or report drift; never a duplicate
+    flexops.verify(client)                           # one CheckResult per (address, check)
+"""
+from .addresses import MessengerAddress, ensure, find, list_messenger, remove
+from .checks import CheckResult, preflight, verify
 from .client import connect, resolve_target
 from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, FlexopsError, LockHeld,
                          TwilioCallFailed, ValidationError)
@@ -7,7 +16,7 @@ from .settings import Secret, Target, mask_sid
 
 __version__ = "0.1.0"
 
-__all__ = ["connect", "resolve_target", "connect_params", "create_params", "create_spec", "verify_params",
-           "report_params", "Secret", "Target", "mask_sid", "CheckFailed",
-           "ConfigurationError", "ConnectionFailed", "FlexopsError", "LockHeld", "TwilioCallFailed",
-           "ValidationError", "__version__"]
+__all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
+           "CheckResult", "preflight", "verify", "connect_params", "create_params", "create_spec", "verify_params",
+           "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
+           "FlexopsError", "LockHeld", "TwilioCallFailed", "ValidationError", "__version__"]

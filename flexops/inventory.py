@@ -76,7 +76,7 @@ def _failed(exc, what):
     failure = retry.classify(exc)
     if failure is None:
         raise exc
-    return retry._fail(what, failure, 1)
+    return retry.failed(what, failure, 1)
 
 
 def _pages(client, kind, bar):

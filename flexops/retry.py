@@ -101,7 +101,8 @@ def backoff(attempt):
     return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
-def _fail(what, failure, attempts, reason=""):
+def failed(what, failure, attempts, reason=""):
+    """The TwilioCallFailed to raise for `failure`: HTTP status, Twilio code and docs link, never a credential."""
     where = f"{what}: " if what else ""
     status = f"HTTP {failure.status}" if failure.status else "no HTTP answer"
     code = f", Twilio error {failure.code}" if failure.code and failure.code != failure.status else ""
@@ -134,15 +135,15 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
                 if found is not None:
                     return found
         if failure.permanent:
-            raise _fail(what, failure, attempt + 1) from None
+            raise failed(what, failure, attempt + 1) from None
         wait = failure.retry_after if failure.throttled and failure.retry_after is not None else backoff(attempt)
         wait = min(wait, MAX_RETRY_AFTER)
         if attempt + 1 >= attempts:
             break
         if time.monotonic() - started + wait > deadline:
-            raise _fail(what, failure, attempt + 1, f"gave up: the {deadline:g} s deadline would pass") from None
+            raise failed(what, failure, attempt + 1, f"gave up: the {deadline:g} s deadline would pass") from None
         sleep(wait)
-    raise _fail(what, failure, attempts, "gave up: retries exhausted") from None
+    raise failed(what, failure, attempts, "gave up: retries exhausted") from None
 
 
 def _reconcile(reconcile, started, deadline, what):
@@ -157,5 +158,5 @@ def _reconcile(reconcile, started, deadline, what):
         if time.monotonic() - started > deadline:
             break
         sleep(backoff(attempt))
-    raise _fail(what, failure, attempt + 1, "the outcome is unknown: checking the state after a failed call "
+    raise failed(what, failure, attempt + 1, "the outcome is unknown: checking the state after a failed call "
                                             "kept failing; look in the Twilio Console before retrying")
