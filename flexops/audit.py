@@ -77,11 +77,13 @@ class AuditLog:
     """Appends sealed lines to one file. Safe across threads and (with fcntl) across processes."""
 
     _locks = collections.defaultdict(threading.Lock)
+    _tails = {}  # abspath -> (file size, line count, last line) after our last write: no re-read per line
 
     def __init__(self, path, run_id=None):
         self.path = Path(path)
         self.run_id = run_id
-        self._lock = AuditLog._locks[os.path.abspath(self.path)]
+        self._key = os.path.abspath(self.path)
+        self._lock = AuditLog._locks[self._key]
 
     def touch(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,10 @@ class AuditLog:
             if fcntl:
                 fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                count, last = _tail(fh)
+                size = fh.seek(0, os.SEEK_END)
+                cached = AuditLog._tails.get(self._key)
+                # another writer (process) appended since our last line: read the file again
+                count, last = cached[1:] if cached and cached[0] == size else _tail(fh)
                 record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                           "run_id": self.run_id, "seq": count + 1, **entry}
                 line = seal(record, _sha(last) if last is not None else ZERO_HASH)
@@ -102,6 +107,7 @@ class AuditLog:
                 fh.write(line.encode("utf-8") + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+                AuditLog._tails[self._key] = (fh.tell(), count + 1, line)
             finally:
                 if fcntl:
                     fcntl.flock(fh, fcntl.LOCK_UN)

@@ -352,6 +352,7 @@ def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, 
     """
     from . import desired, plan as plan_api
     from .client import connect
+    from . import runs as runs_api
     from .lock import AccountLock, describe
 
     state = desired.load(file, prune=prune)
@@ -361,7 +362,7 @@ def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, 
     if dry_run:
         _show_plan(plan_api.make_plan(client, state))
         return
-    with plan_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
+    with runs_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock) as held:
             if held.took_over is not None:
@@ -389,7 +390,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
     Deletes what RUN created, restores what it updated, re-creates what it deleted. Refuses, naming each address
     and what changed, when an address changed since RUN, unless --force.
     """
-    from . import plan as plan_api, rollback as rollback_api
+    from . import plan as plan_api, rollback as rollback_api, runs as runs_api
     from .client import connect
     from .lock import AccountLock
 
@@ -397,7 +398,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
     plan_api._concurrency(concurrency)
     _need_confirmation(yes)
     client = connect(target, profile=profile)
-    with plan_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
+    with runs_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock):
             try:

@@ -11,8 +11,6 @@ One apply at a time per account (lock.py). A CLI apply or rollback is an audited
 """
 import json
 import os
-import socket
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -394,85 +392,3 @@ def confirm_panel(client, plan, **apply_kwargs):
 
 # --- command runs (CLI apply / rollback): a run folder like `flexops run` makes -----------------------------
 
-class CommandRun:
-    """A run folder for a CLI command: manifest.json, audit.jsonl (attached to the client), results.json.
-
-    runs.py makes folders for notebook runs; this is the same layout for `flexops apply` / `flexops rollback`,
-    so `flexops runs list/verify` and rollback read both alike."""
-
-    def __init__(self, command, parameters=None, runs_dir=None):
-        from . import runs
-
-        self.started = datetime.now(timezone.utc)
-        self.command = command
-        self.run_id = runs.new_run_id(command, self.started)
-        self.folder = (runs.runs_root(runs_dir) / self.run_id).resolve()
-        self.folder.mkdir(parents=True)
-        self.audit_path = self.folder / audit.AUDIT_FILE
-        audit.AuditLog(self.audit_path, self.run_id).touch()
-        self.results = {}
-        self.manifest = {
-            "run_id": self.run_id, "kind": "command", "command": f"flexops {command}",
-            "parameters": dict(parameters or {}),
-            "status": "running", "exit_code": None, "error": None,
-            "notebook": {"path": f"flexops {command}", "sha256": None},
-            "versions": {"flexops": _version("flexops"), "twilio": _version("twilio"),
-                         "python": sys.version.split()[0]},
-            "user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "target": {},
-            "started_at": self.started.isoformat(timespec="seconds"), "ended_at": None, "duration_s": None}
-        self._write("manifest.json", self.manifest)
-
-    def attach(self, client):
-        self.manifest["target"] = client.flexops_target.public()
-        self._write("manifest.json", self.manifest)
-        return audit.attach(client, self.audit_path, self.run_id)
-
-    def record(self, key, value):
-        self.results[key] = value
-        self._write("results.json", self.results)
-
-    def finish(self, status, exit_code, error=None):
-        ended = datetime.now(timezone.utc)
-        if "results.json" not in os.listdir(self.folder):
-            self._write("results.json", self.results)
-        self.manifest.update(status=status, exit_code=exit_code, error=error,
-                             ended_at=ended.isoformat(timespec="seconds"),
-                             duration_s=round((ended - self.started).total_seconds(), 2),
-                             audit=audit.summary(self.audit_path))
-        self.manifest["files"] = sorted({p.name for p in self.folder.iterdir() if p.is_file()} | {"manifest.json"})
-        self._write("manifest.json", audit.redact(self.manifest))
-        return self.manifest
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        """An exception before finish() still completes the folder: failed, or interrupted for Ctrl-C."""
-        if kind is not None and self.manifest["status"] == "running":
-            interrupted = issubclass(kind, KeyboardInterrupt)
-            self.finish("interrupted" if interrupted else "failed",
-                        130 if interrupted else getattr(exc, "exit_code", 1),
-                        {"ename": kind.__name__, "evalue": str(exc)[:2000]})
-
-    def _write(self, name, data):
-        tmp = self.folder / (name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(self.folder / name)
-
-
-def _version(name):
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _user():
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error
-        return None

@@ -38,6 +38,7 @@ FILE_NAMES = {"csv": "inventory.csv", "xlsx": "inventory.xlsx", "json": "invento
               "md": "summary.md"}
 DEFAULT_TITLE = "Address configuration inventory"
 TABLE_COLUMNS = tuple(c for c in COLUMNS if c not in ("account", "generated_at"))  # shown once, in the header
+HTML_COLUMNS = ("address",) + tuple(c for c in TABLE_COLUMNS if c != "address")  # the key first: it stays in view
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
@@ -329,19 +330,32 @@ h1{margin-bottom:4px} .meta{color:#555;margin-bottom:16px}
 .card{border:1px solid #ddd;border-radius:8px;padding:10px 16px;min-width:140px}
 .card .n{font-size:1.8em;font-weight:600} .card.bad .n{color:#c62828}
 .charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;border:1px solid #eee;padding:6px}
-.charts img{max-width:100%} table{border-collapse:collapse;font-size:.85em}
-th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f4f4f4;position:sticky;top:0} .scroll{max-height:70vh;overflow:auto}
-.empty{color:#777;font-style:italic}
+.charts img{max-width:100%} .empty{color:#777;font-style:italic} .hint{color:#555;font-size:.85em;margin:4px 0}
+.wrap{max-width:100%;overflow:auto;margin:6px 0 14px;border:1px solid #ddd;
+  background:linear-gradient(to right,#fff 30%,#fff0) left/40px 100% no-repeat local,
+    linear-gradient(to left,#fff 30%,#fff0) right/40px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%,#0003,#0000) left/14px 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%,#0003,#0000) right/14px 100% no-repeat scroll}
+.wrap.tall{max-height:70vh}
+table{border-collapse:separate;border-spacing:0;font-size:.85em}
+th,td{border:solid #ddd;border-width:0 1px 1px 0;padding:4px 8px;text-align:left;vertical-align:top}
+th:last-child,td:last-child{border-right:0} tr:last-child td{border-bottom:0}
+th{background:#f4f4f4;white-space:nowrap;position:sticky;top:0;z-index:1}
+tbody tr:nth-child(even) td{background:#0000000a}
+th:first-child,td:first-child{position:sticky;left:0;background:#fff;white-space:nowrap;box-shadow:1px 0 #ccc}
+th:first-child{background:#f4f4f4;z-index:2} tbody tr:nth-child(even) td:first-child{background:#f6f6f6}
 """
 
 
-def _table(columns, rows, empty="Nothing to show."):
+def _table(columns, rows, empty="Nothing to show.", tall=False):
+    """A table in a box that scrolls sideways (and, `tall`, down) within the page; the first column stays in view.
+    Edge shadows, drawn in CSS alone, show that more columns are hidden on that side."""
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = "\n".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+    return (f'<div class="wrap{" tall" if tall else ""}"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
+            "</tbody></table></div>")
 
 
 def _changes_html(changes):
@@ -364,7 +378,7 @@ def render_html(df, title, meta, summary, changes=None):
     cards += [(f"Verification: {k}", v, k == "fail" and v > 0) for k, v in summary["verification"].items()]
     figures = "".join(f'<figure><img alt="{esc(name)}" src="{uri}"></figure>' if uri else
                       f'<figure><p class="empty">{esc(name)}: no data</p></figure>' for name, uri in charts(summary))
-    rows = [[_iso(v) for v in row] for row in _records(df, TABLE_COLUMNS)]
+    rows = [[_iso(v) for v in row] for row in _records(df, HTML_COLUMNS)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -376,8 +390,10 @@ def render_html(df, title, meta, summary, changes=None):
                                         f"<div>{esc(label)}</div></div>" for label, n, bad in cards) + "</div>",
         f'<h2>Charts</h2><div class="charts">{figures}</div>',
         f"<h2>Changes since last report</h2>{_changes_html(changes)}",
-        f'<h2>Inventory ({len(df)})</h2><div class="scroll">'
-        + _table(TABLE_COLUMNS, rows, "No address configurations in this account.") + "</div>",
+        f"<h2>Inventory ({len(df)})</h2>"
+        + (f'<p class="hint">{len(HTML_COLUMNS)} columns: scroll the table sideways to see them all; the address '
+           "stays in view.</p>" if rows else "")
+        + _table(HTML_COLUMNS, rows, "No address configurations in this account.", tall=True),
         "</body></html>"]
     return "\n".join(parts)
 

@@ -546,3 +546,65 @@ def verify_run(run, runs_dir=None):
         return False, now["lines"], f"line {now['lines']}: differs from the last line the manifest recorded"
     return True, None, message
 
+
+class CommandRun:
+    """A run folder for a CLI command (`flexops apply` / `flexops rollback`): the same layout as a notebook run
+    (manifest.json, audit.jsonl attached to the client, results.json), so `flexops runs list/verify` and
+    rollback read both alike."""
+
+    def __init__(self, command, parameters=None, runs_dir=None):
+        self.started = datetime.now(timezone.utc)
+        self.command = command
+        self.run_id = new_run_id(command, self.started)
+        self.folder = (runs_root(runs_dir) / self.run_id).resolve()
+        self.folder.mkdir(parents=True)
+        self.audit_path = self.folder / audit.AUDIT_FILE
+        audit.AuditLog(self.audit_path, self.run_id).touch()
+        self.results = {}
+        self.manifest = {
+            "run_id": self.run_id, "kind": "command", "command": f"flexops {command}",
+            "parameters": dict(parameters or {}),
+            "status": "running", "exit_code": None, "error": None,
+            "notebook": {"path": f"flexops {command}", "sha256": None},
+            "versions": {"flexops": _version("flexops"), "twilio": _version("twilio"),
+                         "python": sys.version.split()[0]},
+            "user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "target": {},
+            "started_at": self.started.isoformat(timespec="seconds"), "ended_at": None, "duration_s": None}
+        self._write("manifest.json", self.manifest)
+
+    def attach(self, client):
+        self.manifest["target"] = client.flexops_target.public()
+        self._write("manifest.json", self.manifest)
+        return audit.attach(client, self.audit_path, self.run_id)
+
+    def record(self, key, value):
+        self.results[key] = value
+        self._write("results.json", self.results)
+
+    def finish(self, status, exit_code, error=None):
+        ended = datetime.now(timezone.utc)
+        if "results.json" not in os.listdir(self.folder):
+            self._write("results.json", self.results)
+        self.manifest.update(status=status, exit_code=exit_code, error=error,
+                             ended_at=ended.isoformat(timespec="seconds"),
+                             duration_s=round((ended - self.started).total_seconds(), 2),
+                             audit=audit.summary(self.audit_path))
+        self.manifest["files"] = sorted({p.name for p in self.folder.iterdir() if p.is_file()} | {"manifest.json"})
+        self._write("manifest.json", audit.redact(self.manifest))
+        return self.manifest
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        """An exception before finish() still completes the folder: failed, or interrupted for Ctrl-C."""
+        if kind is not None and self.manifest["status"] == "running":
+            interrupted = issubclass(kind, KeyboardInterrupt)
+            self.finish("interrupted" if interrupted else "failed",
+                        130 if interrupted else getattr(exc, "exit_code", 1),
+                        {"ename": kind.__name__, "evalue": str(exc)[:2000]})
+
+    def _write(self, name, data):
+        tmp = self.folder / (name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(self.folder / name)

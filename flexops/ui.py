@@ -21,6 +21,12 @@ from .studio import FlowCache
 
 INTEGRATIONS = ("studio", "webhook")
 WIDE = {"description_width": "130px"}
+FIELD_WIDTH = "560px"  # description included: room for "Messaging Flow (FW + 32 hex)" and "Name (page ID)" labels
+
+
+def _wide():
+    """A Layout of its own per widget (a shared one would share `display` too)."""
+    return w.Layout(width=FIELD_WIDTH)
 
 
 def _classed(widget, name):
@@ -120,11 +126,12 @@ class CreateForm(Panel):
         self.stored = None  # the stored configuration after a change
         self.checks = None  # verification rows after a change
         self._pending = None  # the spec Create asked to confirm
-        page_id = "" if page_id is None else str(page_id)
+        page_id = "" if page_id is None else str(page_id).strip()
         self.page = _classed(self._page_widget(page_id, connected_pages(client) if pages == "auto" else pages),
                              "page")
         self.friendly_name = _classed(w.Text(value=friendly_name or "", description="Friendly name", style=WIDE,
-                                             placeholder="optional, shown in the Console"), "friendly-name")
+                                             placeholder="optional, shown in the Console", layout=_wide()),
+                                      "friendly-name")
         self.integration = _classed(w.RadioButtons(options=INTEGRATIONS, description="Integration", style=WIDE,
                                                    value=integration if integration in INTEGRATIONS else "studio"),
                                     "integration")
@@ -132,7 +139,7 @@ class CreateForm(Panel):
         self.retry = _classed(w.BoundedIntText(value=min(max(_int_or(retry_count, 3), 0), 3), min=0, max=3,
                                                description="Retry count", style=WIDE), "retry")
         self.webhook_url = _classed(w.Text(value=webhook_url or "", description="Webhook URL", style=WIDE,
-                                           placeholder="https://..."), "webhook-url")
+                                           placeholder="https://...", layout=_wide()), "webhook-url")
         method = str(webhook_method or "POST").upper()
         self.webhook_method = _classed(w.Dropdown(options=addresses.WEBHOOK_METHODS, description="Webhook method",
                                                   value=method if method in addresses.WEBHOOK_METHODS else "POST",
@@ -175,12 +182,24 @@ class CreateForm(Panel):
             self.validate()
 
     def _page_widget(self, page_id, pages):
-        if not pages:  # real Twilio cannot list connected pages: type the ID
-            return w.Text(value=page_id, description="Facebook Page", style=WIDE, placeholder="Facebook Page ID")
-        options = [(f"{p['name']} ({p['page_id']})", str(p["page_id"])) for p in pages]
-        if page_id and page_id not in {v for _, v in options}:
-            options.append((page_id, page_id))
-        return w.Dropdown(options=options, value=page_id or None, description="Facebook Page", style=WIDE)
+        """An editable field that offers the connected pages as "Name (ID)" but takes any typed ID too: a page
+        connected after the list was read, or a wrong ID, must reach the same validation as a papermill run.
+        Real Twilio cannot list connected pages (pages is None): the same field, with nothing to offer."""
+        self._page_labels = {f"{p['name']} ({p['page_id']})": str(p["page_id"]) for p in pages or ()}
+        hint = "choose a connected page or type a Page ID" if self._page_labels else "Facebook Page ID (digits)"
+        return w.Combobox(value=self._page_label(page_id), options=list(self._page_labels), ensure_option=False,
+                          continuous_update=False, placeholder=hint, description="Facebook Page", style=WIDE,
+                          layout=_wide())
+
+    def _page_label(self, page_id):
+        """The list label of a connected page's ID (the name confirms the choice); any other text unchanged."""
+        return next((label for label, known in self._page_labels.items() if known == page_id), page_id)
+
+    @property
+    def page_id(self):
+        """The page ID in the field: a chosen label maps back to its ID, typed text is taken as it is."""
+        text = self.page.value.strip()
+        return self._page_labels.get(text, text)
 
     def _flow_widget(self, studio_flow_sid):
         try:
@@ -192,14 +211,14 @@ class CreateForm(Panel):
         if studio_flow_sid and studio_flow_sid not in {v for _, v in options}:
             options.append((f"{studio_flow_sid} (not a published Send-to-Flex flow)", studio_flow_sid))
         value = studio_flow_sid or (options[0][1] if len(options) == 1 else None)
-        return w.Dropdown(options=options, value=value, description="Studio flow", style=WIDE)
+        return w.Dropdown(options=options, value=value, description="Studio flow", style=WIDE, layout=_wide())
 
     # --- state ---------------------------------------------------------------------------------------------
 
     def values(self):
         """The form as create_params() keyword arguments (fields of the other integration left blank)."""
         studio = self.integration.value == "studio"
-        return {"page_id": self.page.value or "", "friendly_name": self.friendly_name.value,
+        return {"page_id": self.page_id, "friendly_name": self.friendly_name.value,
                 "integration": self.integration.value,
                 "studio_flow_sid": (self.flow.value or "") if studio else "",
                 "retry_count": self.retry.value if studio else "",
@@ -230,6 +249,9 @@ class CreateForm(Panel):
         return create_spec(self.client, params, flows=self.flows)
 
     def _changed(self, change=None):
+        if change is not None and change["owner"] is self.page and self._page_label(self.page_id) != change["new"]:
+            self.page.value = self._page_label(self.page_id)  # a typed connected ID shows its name; observed again
+            return
         self._pending = None
         _visible(self.confirm_box, False)
         self._show_integration()

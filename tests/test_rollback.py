@@ -94,7 +94,7 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
 def test_an_update_whose_previous_state_was_not_recorded_cannot_be_rolled_back(sandbox, client, workdir):
     client.conversations.v1.address_configurations.create(type="messenger", address="messenger:11111")
     the_plan = plan.make_plan(client, inventory(workdir, ["11111"]))  # no audit attached while planning
-    with plan.CommandRun("apply", runs_dir=workdir / "runs") as command_run:
+    with runs.CommandRun("apply", runs_dir=workdir / "runs") as command_run:
         plan.apply(client, the_plan, progress=False, audit=audit.AuditLog(command_run.audit_path,
                                                                           command_run.run_id))
         command_run.finish("succeeded", 0)

@@ -9,6 +9,11 @@ PAGE, PAGE2 = seed.DEMO_PAGES[0][0], seed.DEMO_PAGES[1][0]
 HOOK = "https://hooks.example.com/flexops"
 
 
+def label(page_id):
+    """The field's label of a connected demo page: "Name (ID)"."""
+    return next(f"{name} ({page})" for page, name in seed.DEMO_PAGES if page == page_id)
+
+
 def mutations(sandbox):
     return sum(n for key, n in sandbox.control.stats()["requests"].items() if key.split()[0] in ("POST", "DELETE"))
 
@@ -23,8 +28,9 @@ def form(sandbox, client):
 
 
 def test_form_is_prefilled_from_the_parameters_and_the_account(sandbox, form):
-    assert form.page.description == "Facebook Page" and form.page.value == PAGE
-    assert {value for _, value in form.page.options} == {p for p, _ in seed.DEMO_PAGES}  # the connected pages
+    assert form.page.description == "Facebook Page" and form.page_id == PAGE
+    assert form.page.options == tuple(f"{name} ({page})" for page, name in seed.DEMO_PAGES)  # the connected pages
+    assert form.page.value == label(PAGE) and not form.page.ensure_option  # editable: any ID may be typed
     assert form.flow.description == "Studio flow" and form.flow.value == sandbox.demo["messaging_flow_sid"]
     assert [value for _, value in form.flow.options] == [sandbox.demo["messaging_flow_sid"]]  # draft flow not offered
     assert form.retry.description == "Retry count" and form.retry.value == 3
@@ -87,18 +93,34 @@ def test_changing_a_value_withdraws_the_confirmation(sandbox, client, form):
     assert mutations(sandbox) == 0
 
 
-def test_invalid_page_id_shows_the_inline_message_and_creates_nothing(sandbox, client):
-    typed = ui.CreateForm(client, pages=[])  # real Twilio cannot list pages: a text field
+@pytest.mark.parametrize("pages", ["auto", None], ids=["connected-pages-offered", "real-twilio-no-list"])
+def test_invalid_page_id_typed_shows_the_inline_message_and_creates_nothing(sandbox, client, pages):
+    typed = ui.CreateForm(client, pages=pages)  # None: real Twilio cannot list pages, the same field offers none
     assert typed.page.description == "Facebook Page" and typed.error.startswith("page_id:")
+    assert bool(typed.page.options) == (pages == "auto")
     typed.page.value = "+15551234567"
-    assert typed.error.startswith("page_id:") and "'+'" in typed.error and "page_id" in typed.message.value
+    assert typed.error.startswith("page_id:") and "phone number" in typed.error and "page_id" in typed.message.value
+    assert typed.page.value == "+15551234567", "the typed text stays for the engineer to correct"
     typed.create_button.click()
     typed.confirm_button.click()
     typed.plan_button.click()
     assert not shown(typed.confirm_box) and typed.result is None
     assert mutations(sandbox) == 0 and addresses.list_messenger(client) == []
     typed.page.value = PAGE2
-    assert typed.error is None
+    assert typed.error is None and typed.page_id == PAGE2
+
+
+def test_page_field_takes_a_chosen_label_or_a_typed_id(sandbox, client, form):
+    form.page.value = label(PAGE2)  # chosen from the list
+    assert form.page_id == PAGE2 and form.values()["page_id"] == PAGE2 and form.error is None
+    form.page.value = f" {PAGE} "  # a connected page's ID typed: the field names the page
+    assert form.page.value == label(PAGE) and form.page_id == PAGE
+    unlisted = "987654321012345"  # e.g. connected after the form opened: still usable
+    form.page.value = unlisted
+    assert form.page.value == unlisted and form.error is None
+    form.plan_button.click()
+    assert form.result.action == "would_create" and form.result.address == f"messenger:{unlisted}"
+    assert mutations(sandbox) == 0
 
 
 def test_drift_is_shown_and_only_applied_with_update_if_it_differs(sandbox, client, form):

@@ -6,14 +6,13 @@ flexops HTTP client rewrites `https://<product>.twilio.com/...` that way, so Con
 """
 import base64
 import collections
-import json
 import socket
 import threading
 import time
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from . import accounts, conversations, faults, flex, inbound, seed, studio
 from .context import Ctx, json_response

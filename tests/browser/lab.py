@@ -340,6 +340,25 @@ class Notebook:
         self.widget(description, "dropdown").locator("select").select_option(index=matches[0])
         return options[matches[0]]
 
+    def suggestions(self, description):
+        """What a Combobox offers (its <datalist> options), in order."""
+        return self.widget(description, "text").locator("datalist option").evaluate_all(
+            "options => options.map(o => o.value)")
+
+    def pick(self, description, contains):
+        """Choose the first Combobox suggestion containing `contains`: the field gets that text, as when it is
+        picked from the browser's list; returns it."""
+        offered = self.suggestions(description)
+        matches = [o for o in offered if contains in o]
+        if not matches:
+            raise AssertionError(f"{description!r}: no suggestion contains {contains!r}; offered: {offered}")
+        self.fill(description, matches[0])
+        return matches[0]
+
+    def field_value(self, description):
+        """The text now in a text-like widget's input."""
+        return self.widget(description).locator("input, textarea").first.input_value()
+
     def choose(self, description, option):
         """Click a RadioButtons option."""
         self.widget(description, "radio").get_by_label(option, exact=True).check()
@@ -389,7 +408,7 @@ class CreateForm:
 
     def fill(self, page_id, flow_name, retry_count):
         """Pick the page and the Studio flow by what their labels contain; returns the chosen labels."""
-        page = self.nb.select("Facebook Page", page_id)
+        page = self.nb.pick("Facebook Page", page_id)
         self.nb.choose("Integration", "studio")
         flow = self.nb.select("Studio flow", flow_name)
         self.nb.fill("Retry count", retry_count)

@@ -6,12 +6,14 @@ the sandbox, not only through the page.
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 import lab
 
 pytestmark = pytest.mark.browser
 
 PAGE = {"page_id": "204738392011235", "name": "Acme Support"}  # a connected page of the demo seed
+PAGE_LABEL = f"{PAGE['name']} ({PAGE['page_id']})"  # how the form's "Facebook Page" field offers it
 ADDRESS = f"messenger:{PAGE['page_id']}"
 FLOW_NAME = "Messaging Flow"  # the seed's published Send-to-Flex flow
 RETRY_COUNT = 1  # not the default (3), so the form's value provably reaches Twilio
@@ -47,7 +49,7 @@ def test_create_studio_address_through_the_form(notebook, lab_sandbox, jupyter_l
     nb.widget("Studio flow").wait_for(state="hidden")
     page_label, flow_label = form.fill(PAGE["page_id"], FLOW_NAME, RETRY_COUNT)  # back to studio
     nb.widget("Webhook URL").wait_for(state="hidden")
-    assert page_label == f"{PAGE['name']} ({PAGE['page_id']})"
+    assert page_label == PAGE_LABEL
     assert flow_label == f"{FLOW_NAME} ({lab_sandbox.demo['messaging_flow_sid']})"
     nb.shots("filled")
 
@@ -76,23 +78,35 @@ def test_create_studio_address_through_the_form(notebook, lab_sandbox, jupyter_l
     assert config.sid in shown, "the stored configuration shown is the one Twilio holds"
 
 
-def test_invalid_page_id_shows_inline_message_and_creates_nothing(notebook, lab_sandbox):
+def test_invalid_page_id_typed_in_the_form_shows_inline_message_and_creates_nothing(notebook, lab_sandbox):
+    """The issue's scenario: in the form, type an invalid page ID, see the inline message; nothing is created."""
     client = lab_sandbox.client()
     before = sorted(c.sid for c in configs(client))
-    nb, form = open_form(notebook, f'page_id = "{INVALID_PAGE_ID}"')
+    nb, form = open_form(notebook)
+    assert PAGE_LABEL in nb.suggestions("Facebook Page"), "the connected pages are offered"
 
-    assert nb.widget("Facebook Page", "dropdown").locator("select").input_value() == INVALID_PAGE_ID
-    message = form.message_text()
-    assert re.search(r"page_id.*phone number", message), message
+    nb.fill("Facebook Page", INVALID_PAGE_ID)
+    expect(form.message).to_contain_text("phone number")
+    nb.shots("invalid-typed")
+    assert re.search(r"page_id.*phone number", form.message_text()), form.message_text()
+    assert nb.field_value("Facebook Page") == INVALID_PAGE_ID, "the typed text stays, to be corrected"
 
     form.button("plan").click()
     form.button("create").click()
-    # The kernel handles widget events in order: once choosing a valid page has cleared the message, Plan and
-    # Create above have been handled, and must have shown nothing and asked nothing.
-    nb.select("Facebook Page", PAGE["page_id"])
-    nb.page.wait_for_function("() => !document.querySelector('.flexops-create-form .flexops-message')"
-                              ".textContent.includes('phone number')")
+    # The kernel handles widget events in order: once typing the right ID has cleared the message (and the field
+    # names the page), Plan and Create above have been handled, and must have shown nothing and asked nothing.
+    nb.fill("Facebook Page", PAGE["page_id"])
+    expect(form.message).not_to_contain_text("phone number")
+    expect(nb.widget("Facebook Page").locator("input")).to_have_value(PAGE_LABEL)
     nb.shots("refused-then-fixed")
     assert form.output.inner_text().strip() == ""
     assert not form.confirm_box.is_visible()
     assert sorted(c.sid for c in configs(client)) == before
+
+
+def test_invalid_page_id_parameter_opens_the_form_with_the_message(notebook, lab_sandbox):
+    """A bad `page_id` typed in the parameters cell (or given with `flexops run -p`) does not stop an interactive
+    run: the form opens on that value with the same inline message."""
+    nb, form = open_form(notebook, f'page_id = "{INVALID_PAGE_ID}"')
+    assert nb.field_value("Facebook Page") == INVALID_PAGE_ID
+    assert re.search(r"page_id.*phone number", form.message_text()), form.message_text()
