@@ -331,11 +331,9 @@ h1{margin-bottom:4px} .meta{color:#555;margin-bottom:16px}
 .card .n{font-size:1.8em;font-weight:600} .card.bad .n{color:#c62828}
 .charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;border:1px solid #eee;padding:6px}
 .charts img{max-width:100%} .empty{color:#777;font-style:italic} .hint{color:#555;font-size:.85em;margin:4px 0}
-.wrap{max-width:100%;overflow:auto;margin:6px 0 14px;border:1px solid #ddd;
-  background:linear-gradient(to right,#fff 30%,#fff0) left/40px 100% no-repeat local,
-    linear-gradient(to left,#fff 30%,#fff0) right/40px 100% no-repeat local,
-    radial-gradient(farthest-side at 0 50%,#0003,#0000) left/14px 100% no-repeat scroll,
-    radial-gradient(farthest-side at 100% 50%,#0003,#0000) right/14px 100% no-repeat scroll}
+.wrap{width:fit-content;max-width:100%;overflow:auto;margin:6px 0 14px;border:1px solid #ddd;
+  background:linear-gradient(to left,#fff 30%,#fff0) right/40px 100% no-repeat local,
+    linear-gradient(to left,#0002,#0000) right/12px 100% no-repeat scroll}
 .wrap.tall{max-height:70vh}
 table{border-collapse:separate;border-spacing:0;font-size:.85em}
 th,td{border:solid #ddd;border-width:0 1px 1px 0;padding:4px 8px;text-align:left;vertical-align:top}
@@ -349,7 +347,7 @@ th:first-child{background:#f4f4f4;z-index:2} tbody tr:nth-child(even) td:first-c
 
 def _table(columns, rows, empty="Nothing to show.", tall=False):
     """A table in a box that scrolls sideways (and, `tall`, down) within the page; the first column stays in view.
-    Edge shadows, drawn in CSS alone, show that more columns are hidden on that side."""
+    A shadow on the right edge (CSS alone: a white cover scrolls with the table's end) shows more columns follow."""
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)

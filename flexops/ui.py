@@ -21,7 +21,7 @@ from .studio import FlowCache
 
 INTEGRATIONS = ("studio", "webhook")
 WIDE = {"description_width": "130px"}
-FIELD_WIDTH = "560px"  # description included: room for "Messaging Flow (FW + 32 hex)" and "Name (page ID)" labels
+FIELD_WIDTH = "620px"  # description included: room for "Messaging Flow (FW + 32 hex)" and "Name (page ID)" labels
 
 
 def _wide():
@@ -135,6 +135,7 @@ class CreateForm(Panel):
         self.integration = _classed(w.RadioButtons(options=INTEGRATIONS, description="Integration", style=WIDE,
                                                    value=integration if integration in INTEGRATIONS else "studio"),
                                     "integration")
+        self.integration.add_class("widget-inline-hbox")  # label beside the choices, aligned like the other fields
         self.flow = _classed(self._flow_widget(studio_flow_sid), "flow")
         self.retry = _classed(w.BoundedIntText(value=min(max(_int_or(retry_count, 3), 0), 3), min=0, max=3,
                                                description="Retry count", style=WIDE), "retry")
