@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from werkzeug.wrappers import Response
 
-from .errors import invalid
+from .errors import invalid, not_found
 
 
 def new_sid(prefix):
@@ -27,6 +27,13 @@ class Ctx:
     def url(self, path, query=""):
         """Absolute Twilio URL, as the real API writes it (the client re-routes it to the sandbox)."""
         return f"https://{self.product}.twilio.com{path}" + (f"?{query}" if query else "")
+
+    def get(self, kind, sid=None, key=None):
+        """The account's resource of `kind` by SID (or natural key), or Twilio's 404 for this path."""
+        found = self.store.get(self.account_sid, kind, sid=sid, key=key)
+        if found is None:
+            raise not_found(self.path)
+        return found
 
     def form(self, name, default=None):
         return self.request.form.get(name, default)

@@ -95,11 +95,10 @@ def create_address(ctx):
 
 
 def _find_address(ctx, sid):
-    found = (ctx.store.get(ctx.account_sid, ADDRESS_KIND, sid=sid) if re.fullmatch(r"IG[0-9a-fA-F]{32}", sid)
-             else ctx.store.get(ctx.account_sid, ADDRESS_KIND, key=sid))
-    if found is None:
-        raise not_found(ctx.path)
-    return found
+    """`{Sid}` is the IG SID or the address itself."""
+    if re.fullmatch(r"IG[0-9a-fA-F]{32}", sid):
+        return ctx.get(ADDRESS_KIND, sid=sid)
+    return ctx.get(ADDRESS_KIND, key=sid)
 
 
 def fetch_address(ctx, sid):
@@ -136,10 +135,7 @@ def list_addresses(ctx):
 
 
 def fetch_configuration(ctx):
-    config = ctx.store.get(ctx.account_sid, "conversations_configuration", sid="configuration")
-    if config is None:
-        raise not_found(ctx.path)
-    return json_response(config)
+    return json_response(ctx.get("conversations_configuration", sid="configuration"))
 
 
 def list_services(ctx):
@@ -147,10 +143,7 @@ def list_services(ctx):
 
 
 def fetch_service(ctx, sid):
-    found = ctx.store.get(ctx.account_sid, "conversation_service", sid=sid)
-    if found is None:
-        raise not_found(ctx.path)
-    return json_response(found)
+    return json_response(ctx.get("conversation_service", sid=sid))
 
 
 def list_conversations(ctx):
@@ -167,9 +160,7 @@ def fetch_conversation(ctx, sid):
 
 def _children(kind, key):
     def handler(ctx, conversation_sid):
-        conversation = ctx.store.get(ctx.account_sid, "conversation", sid=conversation_sid)
-        if conversation is None:
-            raise not_found(ctx.path)
+        ctx.get("conversation", sid=conversation_sid)
         return ctx.list_page(kind, key, f"/v1/Conversations/{conversation_sid}/{key.capitalize()}",
                              parent=conversation_sid, maximum=100)
     return handler

@@ -2,7 +2,6 @@
 from werkzeug.routing import Rule
 
 from .context import json_response
-from .errors import not_found
 
 # Every property Twilio documents for the resource: Twilio always sends them all, null when unset.
 FIELDS = (
@@ -25,10 +24,7 @@ def render(config):
 
 
 def fetch_configuration(ctx):
-    config = ctx.store.get(ctx.account_sid, "flex_configuration", sid="configuration")
-    if config is None:
-        raise not_found(ctx.path)
-    return json_response(render(config))
+    return json_response(render(ctx.get("flex_configuration", sid="configuration")))
 
 
 RULES = [Rule("/v1/Configuration", methods=["GET"], endpoint=fetch_configuration)]

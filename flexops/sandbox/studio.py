@@ -82,22 +82,15 @@ def create_flow(ctx):
     return json_response(flow, 201)
 
 
-def _find(ctx, sid):
-    flow = ctx.store.get(ctx.account_sid, KIND, sid=sid)
-    if flow is None:
-        raise not_found(ctx.path)
-    return flow
-
-
 def fetch_flow(ctx, sid):
-    return json_response(_find(ctx, sid))
+    return json_response(ctx.get(KIND, sid=sid))
 
 
 def update_flow(ctx, sid):
     status = _status(ctx, required=True)
     definition = _definition(ctx) if ctx.form("Definition") is not None else None
     with ctx.store.tx() as db:
-        flow = _find(ctx, sid)
+        flow = ctx.get(KIND, sid=sid)
         _apply(flow, definition, status)
         if ctx.form("FriendlyName"):
             flow["friendly_name"] = ctx.form("FriendlyName")
