@@ -60,12 +60,19 @@ def show_table(frame, title=None):
         from IPython.display import HTML, display
         if title:
             display(HTML(f"<h4>{html.escape(title)}</h4>"))
-        display(frame.style.hide(axis="index") if len(frame) else frame)
+        display(_styled(frame) if len(frame) else frame)
     else:
         if title:
             print(title)
         print(frame.to_string(index=False) if len(frame) else "(no rows)")
     return frame
+
+
+def _styled(frame):
+    """Left-aligned, index hidden, and every cell HTML-escaped (a friendly name may hold `<script>`)."""
+    left = [{"selector": "th", "props": [("text-align", "left")]}]
+    return (frame.style.format(escape="html").hide(axis="index").set_table_styles(left)
+            .set_properties(**{"text-align": "left", "vertical-align": "top"}))
 
 
 def _jsonable(value):

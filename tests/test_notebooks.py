@@ -301,3 +301,14 @@ def test_flexops_demo_runs_the_whole_sequence(tmp_path, monkeypatch):
     html = next(out.glob("*/inventory.html"))
     assert str(html) in done.output and "Acme Outdoor Gear" in html.read_text()
     assert "FLEXOPS_SANDBOX_URL" not in os.environ  # the demo restores the environment
+
+
+@pytest.mark.notebook
+def test_markup_in_names_is_shown_as_text_in_the_executed_notebook(sandbox, client, run):
+    add_address(client, PAGE, sandbox.demo["messaging_flow_sid"], friendly_name='<script>alert("x")</script><b>')
+    result = run(VERIFY, require_first_message=False)
+    assert result.error is None
+    html_outputs = [o["data"]["text/html"] for cell in nbformat.read(result.output, as_version=4).cells
+                    for o in cell.get("outputs", []) if "text/html" in o.get("data", {})]
+    text = "".join(html_outputs)
+    assert "&lt;script&gt;alert" in text and "<script>alert" not in text
