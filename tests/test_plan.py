@@ -316,6 +316,10 @@ def test_runbook_40_applies_headless_with_confirm_as_an_audited_run(sandbox, wor
     assert results["plan"]["counts"]["create"] == 2 and results["summary"]["ok"] == 2
     assert len(stored(sandbox)) == 2
     assert [r["status"] for r in record.audit()] == [201, 201]
+    executed = (record.folder / "output.ipynb").read_text()
+    assert f"flexops rollback {record.folder.name} would" in executed  # the undo preview of this very run
+    assert executed.count("created by the run: delete it") == 2
+    assert len(stored(sandbox)) == 2  # the preview changed nothing
 
 
 def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):

@@ -364,11 +364,26 @@ elif params["confirm"]:
 else:
     print("confirm is False: nothing was changed. Review the plan, then run again with confirm = True.")'''),
         md("""## 5 · Results
-One row per change: `ok`, or `failed` with the Twilio error code and message. A headless run with a failed change
-ends non-zero here, after the results were saved; running it again retries only what is still different."""),
+One row per change: `ok`, or `failed` with the Twilio error code and message."""),
         code('''
 if result is not None:
-    plan.record_result(result)
+    plan.record_result(result)'''),
+        md("""## 6 · How to undo this run
+Every change above is in this run's audit trail (`audit.jsonl`), so `flexops rollback RUN` can undo exactly this
+run: delete what it created, restore what it updated, re-create what it deleted. The table previews that undo (it
+changes nothing). Rollback refuses addresses that someone changed after this run unless you pass `--force`."""),
+        code('''
+if result is not None and notebook.run_dir() is not None:
+    from flexops import rollback
+    undo, _ = rollback.plan_rollback(client, notebook.run_dir(), force=True)
+    notebook.show_table(undo.table(), f"flexops rollback {notebook.run_dir().name} would: {undo.summary()}")
+else:
+    print("Nothing to undo here (or not an audited run: use `flexops run` to get one that can be rolled back).")'''),
+        md("""## 7 · Outcome
+A headless run with a failed change ends non-zero here, after the results were saved; running it again retries
+only what is still different."""),
+        code('''
+if result is not None:
     notebook.fail_if_failed(result.summary(), "changes")'''),
     ])
 
