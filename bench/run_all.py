@@ -20,7 +20,8 @@ def main():
         if proc.returncode != 0:
             failed.append(script.name)
             if not figures:
-                rows.append((script.stem, "error", proc.stderr.strip().splitlines()[-1:] or ["?"], ""))
+                last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+                rows.append((script.stem, "error", last, ""))
     widths = [max(len(str(r[i])) for r in rows + [("bench", "figure", "value", "target")]) for i in range(4)]
     for row in [("bench", "figure", "value", "target")] + rows:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)))

@@ -183,6 +183,8 @@ class MessengerAddress:
                 value = _split(value) if isinstance(value, str) else tuple(value)
             elif name == "page_id":
                 value = value.strip() if isinstance(value, str) and value.strip().isdigit() else value
+            elif name == "friendly_name" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)  # papermill `-p friendly_name 2024` passes a number
             elif isinstance(value, str) and name != "friendly_name":
                 value = value.strip()
             values[name] = value

@@ -125,12 +125,24 @@ def _tail(fh):
     return count, last
 
 
-def read(path):
-    """Every record of an audit file (empty when it does not exist)."""
+def read(path, strict=True):
+    """Every record of an audit file (empty when it does not exist); `strict=False` skips damaged lines."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="strict" if strict else "replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if strict:
+                raise
+            continue
+        if strict or isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def verify(path):
@@ -160,13 +172,22 @@ def verify(path):
 
 
 def summary(path):
-    """{"lines": n, "head": hash of the last line or None}: what a manifest pins so truncation shows."""
+    """{"lines", "changes" (calls Twilio accepted), "failed" (refused or unanswered: may or may not have changed
+    anything), "head" (hash of the last line)}: what a manifest pins so that truncation shows, and what
+    `flexops runs list` counts. Never fails on a damaged file (`verify` says what is wrong with it)."""
     path = Path(path)
-    if not path.exists():
-        return {"lines": 0, "head": None}
-    with open(path, "rb") as fh:
-        count, last = _tail(fh)
-    return {"lines": count, "head": json.loads(last)["hash"] if last else None}
+    texts = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    texts = [text for text in texts if text.strip()]
+    statuses = []
+    for text in texts:
+        try:
+            statuses.append(json.loads(text).get("status"))
+        except (ValueError, AttributeError):
+            statuses.append(None)
+    changes = sum(1 for status in statuses if isinstance(status, int) and status < 400)
+    head = _HASH_TAIL.search(texts[-1]) if texts else None
+    return {"lines": len(texts), "changes": changes, "failed": len(texts) - changes,
+            "head": head.group(1) if head else None}
 
 
 # --- last-seen state ----------------------------------------------------------------------------------------

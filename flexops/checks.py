@@ -62,6 +62,20 @@ def table(results):
     return pd.DataFrame([[r.subject, r.check, r.symbol, r.detail, r.remedy] for r in results], columns=COLUMNS)
 
 
+def subject_table(results):
+    """One row per subject (address): its worst status as ✓ ✗ !, its counts, and the checks that failed."""
+    import pandas as pd
+
+    groups = {}
+    for row in results:
+        groups.setdefault(row.subject, []).append(row)
+    count = lambda rows, status: sum(r.status == status for r in rows)  # noqa: E731
+    return pd.DataFrame([[subject, SYMBOLS[worst(r.status for r in rows)], count(rows, PASS), count(rows, FAIL),
+                          count(rows, WARN), ", ".join(r.check for r in rows if r.status == FAIL)]
+                         for subject, rows in groups.items()],
+                        columns=["subject", "status", "passed", "failed", "warnings", "failed checks"])
+
+
 def summary(results):
     results = list(results)
     count = lambda status: sum(r.status == status for r in results)  # noqa: E731
@@ -217,7 +231,7 @@ def first_messages(client, wanted, services=(None,), since_days=30, max_conversa
     start = (datetime.now(timezone.utc) - timedelta(days=since_days)).strftime("%Y-%m-%dT00:00:00Z")
     seen = set()
     quiet = None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)
-    with tqdm(desc="conversations scanned", unit="conversation", disable=quiet, leave=False) as bar, \
+    with tqdm(desc="conversations scanned", unit=" conversations", disable=quiet, leave=False) as bar, \
             ThreadPoolExecutor(WORKERS) as pool:
         for service in services:
             if wanted <= found.keys() or len(seen) >= max_conversations:

@@ -3,6 +3,7 @@
 Exit codes a scheduler can act on: 0 success, 1 a check or step failed, 2 bad parameters or input,
 3 could not reach or authenticate the target, 130 interrupted.
 """
+import contextlib
 import json
 import os
 import sys
@@ -47,24 +48,29 @@ def sandbox():
 
 
 @sandbox.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback unless told).")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Loopback by default; any other address exposes the sandbox, and the "
+                   "control plane that hands out its credentials, to the network.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0 = any free port).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite state file [default: FLEXOPS_SANDBOX_DB or .flexops/sandbox.db].")
 @click.option("--seed", type=click.Choice(["demo", "none"]), default="demo", show_default=True,
               help="Seed the demo account when the database has no account yet.")
 @click.option("--reset", is_flag=True, help="Wipe the database before serving.")
 def sandbox_serve(host, port, db_path, seed, reset):
-    """Serve the sandbox over HTTP until Ctrl-C; prints the base URL and the demo credentials.
+    """Serve the local Twilio sandbox over HTTP until Ctrl-C.
 
-    Point flexops at it from another shell with FLEXOPS_SANDBOX_URL=<url>.
+    Prints the base URL and the demo account's credentials (they work only against this sandbox). Point flexops,
+    notebooks and `flexops run` at it from another shell with `export FLEXOPS_SANDBOX_URL=<url>`. State lives in
+    the SQLite file (--db) and survives restarts. Listens on loopback (127.0.0.1) unless --host says otherwise.
     """
     from .sandbox import seed as seeding
     from .sandbox.app import credentials
-    from .sandbox.server import SandboxServer
+    from .sandbox.server import SandboxServer, is_loopback
     from .settings import sandbox_db_path
 
-    server = SandboxServer(db_path or sandbox_db_path(), host=host, port=port)
+    server = SandboxServer(db_path or sandbox_db_path(), host=host, port=port)  # werkzeug explains a busy port
     store = server.store
     if reset:
         store.reset()
@@ -77,8 +83,9 @@ def sandbox_serve(host, port, db_path, seed, reset):
         creds = credentials(store, store.setting("default_account"))
         click.echo(f"  account SID: {creds['account_sid']}")
         click.echo(f"  auth token:  {creds['auth_token']}   (sandbox only; `flexops sandbox credentials --json`)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.secho(f"warning: bound to {host}, not loopback: anyone who can reach it can use it", fg="yellow")
+    if not is_loopback(host):
+        click.secho(f"warning: listening on {host}, not loopback: anyone who can reach it can use it", fg="yellow",
+                    err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -102,7 +109,11 @@ def sandbox_credentials(db_path, url, as_json):
     if url:
         creds = SandboxControl(url).credentials()
     else:
-        store = Store(db_path or sandbox_db_path())
+        path = db_path or sandbox_db_path()
+        if not os.path.isfile(path):  # Store() would create an empty database: say what is missing instead
+            raise click.ClickException(f"no sandbox database at {path}: run `flexops sandbox serve` first, or give "
+                                       "--db / --url")
+        store = Store(path)
         account = store.setting("default_account")
         if not account:
             raise click.ClickException("this sandbox database has no account yet: run `flexops sandbox serve` first")
@@ -148,18 +159,37 @@ def demo_command(out_dir):
 @click.option("--no-input", is_flag=True, help="Leave code cells out of output.html.")
 @click.option("--report-mode", is_flag=True, help="Hide code cells in output.ipynb (papermill report mode).")
 def run_command(notebook, parameters, raw_parameters, parameters_file, target, runs_dir, no_input, report_mode):
-    """Run a runbook headless into runs/<stamp>-<name>-<id>/ (output.ipynb, output.html, parameters.json,
-    results.json, audit.jsonl, manifest.json).
+    """Run a runbook headless as an audited run; print its run folder.
 
-    Exit codes: 0 success, 1 a check/step failed, 2 bad parameters, 3 target unreachable or credentials
-    refused, 130 interrupted. Credentials are never parameters: they come from the environment.
+    Each run gets runs/<UTC stamp>-<notebook>-<id>/ holding output.ipynb, output.html, parameters.json,
+    results.json, audit.jsonl (one hash-chained line per change made to Twilio, written as it happens) and
+    manifest.json (what ran, where, by whom, how it ended) - complete after a failure, a bad parameter or
+    Ctrl-C too.
+
+    Parameters are checked against the notebook's parameters cell before it starts: an unknown name is an error.
+    `papermill --help-notebook NOTEBOOK` lists them. Credentials are never parameters: they come from the
+    environment (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET) or a twilio-cli
+    profile.
+
+    \b
+    Exit codes:
+      0    succeeded
+      1    a check or step failed (the run folder says which and how to fix it)
+      2    bad parameters
+      3    Twilio unreachable, or credentials refused or missing
+      130  interrupted (Ctrl-C, SIGINT, SIGTERM)
+
+    \b
+    Examples:
+      flexops run notebooks/20_verify_messenger_addresses.ipynb --target twilio --no-input
+      flexops run notebooks/10_create_messenger_address.ipynb -p page_id 0012345678 -p dry_run true
+      flexops runs list; flexops runs show latest; flexops runs verify latest
     """
     from . import runs
 
-    given = runs.load_parameters_file(parameters_file) if parameters_file else {}
-    given.update(dict(parameters))
-    record = runs.execute(notebook, given, target=target, runs_dir=runs_dir, raw_parameters=dict(raw_parameters),
-                          no_input=no_input, report_mode=report_mode, progress_bar=sys.stderr.isatty())
+    record = runs.execute(notebook, dict(parameters), target=target, runs_dir=runs_dir,
+                          raw_parameters=dict(raw_parameters), parameters_file=parameters_file, no_input=no_input,
+                          report_mode=report_mode, progress_bar=sys.stderr.isatty())
     error = record.error or {}
     colour = {"succeeded": "green", "interrupted": "yellow"}.get(record.status, "red")
     click.secho(f"{record.status}: {record.run_id} (exit {record.exit_code})", fg=colour, err=True)
@@ -180,7 +210,8 @@ def runs():
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 def runs_list(runs_dir, as_json):
-    """One row per run: id, notebook, target, status, started, duration (s), changes (audit lines)."""
+    """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
+    Twilio accepted, and any refused or unanswered). Status `aborted`: the run's process was killed."""
     from . import runs as runs_api
 
     rows = [runs_api.row(folder, manifest) for folder, manifest in runs_api.list_runs(runs_dir)]
@@ -191,22 +222,32 @@ def runs_list(runs_dir, as_json):
     else:
         import pandas as pd
 
-        click.echo(pd.DataFrame(rows).to_string(index=False))
+        table = pd.DataFrame([{
+            **{k: r[k] for k in ("id", "notebook", "target", "status")},
+            "started": str(r["started"] or "").replace("T", " ").replace("+00:00", ""),
+            "duration": "-" if r["duration"] is None else f"{r['duration']:.1f} s",
+            "changes": str(r["changes"]) + (f" (+{r['failed_calls']} failed)" if r["failed_calls"] else "")}
+            for r in rows])
+        click.echo(_text_table(table))
 
 
 @runs.command("show")
 @click.argument("run")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
-def runs_show(run, runs_dir):
-    """The manifest and recorded results of RUN (an id, a unique part of one, a folder, or `latest`)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and results.json as JSON.")
+def runs_show(run, runs_dir, as_json):
+    """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
+    each change it made."""
     from . import runs as runs_api
 
     folder = runs_api.find_run(run, runs_dir)
+    if not as_json:
+        click.echo(runs_api.describe(folder))
+        return
     manifest = json.loads((folder / runs_api.MANIFEST).read_text())
     results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").exists() else {}
-    click.echo(json.dumps({"folder": os.fspath(folder), "manifest": manifest,
-                           "results": {k: results[k] for k in ("summary", "parameters", "target") if k in results}
-                           | {"recorded": sorted(results)}}, indent=2, default=str))
+    click.echo(json.dumps({"folder": os.fspath(folder), "manifest": manifest, "results": results}, indent=2,
+                          default=str, ensure_ascii=False))
 
 
 @runs.command("verify")
@@ -231,19 +272,20 @@ def runs_verify(run, runs_dir):
               help="Comma-separated formats out of csv, xlsx, json, html, md.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder [default: reports/inventory-<UTC timestamp>].")
-@click.option("--since", "previous", type=click.Path(exists=True), default=None,
-              help="A previous report file or folder (a run folder works): adds 'changes since last report'.")
+@click.option("--since", type=click.Path(exists=True), default=None,
+              help="Add 'changes since last report': a previous report file, its folder, a run folder, or a "
+                   "folder of reports such as reports/ (the newest one in it is used).")
 @click.option("--verify/--no-verify", default=False, show_default=True,
               help="Also verify each address and chart pass/fail.")
 @click.option("--title", default="Address configuration inventory", show_default=True, help="Report title.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def report_command(target, types, formats, out_dir, previous, verify, title, progress):
+def report_command(target, types, formats, out_dir, since, verify, title, progress):
     """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
     changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
     from . import reports
 
     df, written = reports.run_report(target=target, types=types, formats=formats, out_dir=out_dir,
-                                     previous=previous, verify=verify, title=title,
+                                     since=since, verify=verify, title=title,
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
     click.echo(f"{len(df)} address configurations", err=True)
@@ -256,6 +298,25 @@ def report_command(target, types, formats, out_dir, previous, verify, title, pro
 TARGET_OPTION = click.option("--target", type=click.Choice(["auto", "sandbox", "twilio"]), default=None,
                              help="Which Twilio [default: FLEXOPS_TARGET or auto].")
 PROFILE_OPTION = click.option("--profile", default=None, help="twilio-cli profile to take credentials from.")
+PRUNE_OPTION = click.option("--prune/--no-prune", default=None,
+                            help="Delete Messenger addresses absent from FILE [default: the file's `prune:`, "
+                                 "else no]. Other address types are never touched.")
+CHANGE_OPTIONS = [
+    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
+    click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32)."),
+    click.option("--break-lock", is_flag=True,
+                 help="Remove the account's lock first when its holder died on another host (a dead holder on "
+                      "this host is taken over without it; a running one is never broken)."),
+    click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+                 help="Where run folders are [default: FLEXOPS_RUNS_DIR or runs/]."),
+    click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal]."),
+]
+
+
+def _change_options(command):
+    for option in reversed(CHANGE_OPTIONS):
+        command = option(command)
+    return command
 
 
 def _need_confirmation(yes, dry_run=False):
@@ -267,17 +328,38 @@ def _need_confirmation(yes, dry_run=False):
         sys.exit(2)
 
 
+def _text_table(frame):
+    """A DataFrame as left-aligned plain text (pandas right-aligns text, which is hard to scan)."""
+    cells = frame.astype(object).where(frame.notna(), "").astype(str)
+    rows = [list(cells.columns)] + cells.values.tolist()
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
+
+
 def _show_plan(the_plan):
     click.echo(f"Target: {the_plan.target}")
     table = the_plan.table(include_noop=False)
     if len(table):
         unused = [c for c in ("sid", "line") if c == "sid" or table[c].isna().all()]
-        click.echo(table.drop(columns=unused).to_string(index=False))
+        click.echo(_text_table(table.drop(columns=unused)))
     click.echo(f"Plan: {the_plan.summary()}" + (" (prune: true)" if the_plan.prune else ""))
 
 
-def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
-    """Confirm, apply (the caller holds the lock), record the results in the run folder; returns the exit code."""
+@contextlib.contextmanager
+def _account_lock(client, run_id, break_lock):
+    """The account's apply lock for this run; says so when it took over a dead holder's lock."""
+    from .lock import AccountLock, describe
+
+    with AccountLock(client.account_sid, run_id).acquire(break_lock) as held:
+        if held.took_over is not None:
+            what = "broke (--break-lock) the lock" if break_lock else "took over a stale lock"
+            click.secho(f"note: {what} held by {describe(held.took_over)}", fg="yellow", err=True)
+        yield held
+
+
+def _run_changes(command_run, client, the_plan, yes, concurrency, progress, again):
+    """Confirm, apply (the caller holds the lock), record the results in the run folder; returns the exit code.
+    `again` is the command that finishes an interrupted or partly failed run."""
     from . import plan as plan_api
 
     command_run.record("plan", the_plan.to_dict())
@@ -294,7 +376,8 @@ def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
         command_run.finish("refused", 2, {"ename": "NotConfirmed", "evalue": "the user declined"})
         click.echo("Nothing changed.")
         return 2
-    result = plan_api.apply(client, the_plan, concurrency=concurrency, progress=not no_progress, lock=False)
+    progress = sys.stderr.isatty() if progress is None else progress
+    result = plan_api.apply(client, the_plan, concurrency=concurrency, progress=progress, lock=False)
     command_run.record("apply", result.to_dict())
     command_run.record("summary", result.summary())
     for outcome in result.failed:
@@ -304,6 +387,9 @@ def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
     click.secho(f"{summary['status']}: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} not "
                 f"started ({summary['elapsed_s']} s) — run {command_run.run_id}",
                 fg="green" if result.ok else "red", err=True)
+    if not result.ok:
+        click.echo(f"Run `{again}` again to finish: it plans from what the account holds now, so only what is "
+                   "still different is changed.", err=True)
     status = "succeeded" if result.ok else "interrupted" if result.interrupted else "failed"
     command_run.finish(status, result.exit_code)
     click.echo(os.fspath(command_run.folder))
@@ -314,11 +400,24 @@ def _run_changes(command_run, client, the_plan, yes, concurrency, no_progress):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @TARGET_OPTION
 @PROFILE_OPTION
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also save the plan as JSON here.")
-@click.option("--prune/--no-prune", default=None, help="Delete Messenger addresses absent from FILE [default: "
-                                                       "the file's `prune:`, else no].")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Also save the plan as JSON here (counts, and per change: action, field-by-field diff, desired "
+                   "configuration, the resource as it is now).")
+@PRUNE_OPTION
 def plan_command(file, target, profile, out, prune):
-    """Show what `flexops apply FILE` would change (create / update / delete / unchanged). Changes nothing."""
+    """Show what `flexops apply FILE` would change. Changes nothing.
+
+    FILE is a desired-state YAML or CSV file (see examples/inventory.yaml). Every problem in it is listed at once,
+    with its line and field; Studio flow names are then resolved against the account. The plan lists each
+    Messenger address to create, update (field by field, auto_creation included) or delete (only with prune), and
+    counts the unchanged ones.
+
+    \b
+    Exit codes:
+      0    planned
+      2    bad FILE or options
+      3    target unreachable or credentials refused
+    """
     from . import desired, plan as plan_api
     from .client import connect
 
@@ -333,27 +432,31 @@ def plan_command(file, target, profile, out, prune):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @TARGET_OPTION
 @PROFILE_OPTION
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
-@click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32).")
-@click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
-@click.option("--break-lock", is_flag=True, help="Remove another apply's lock on this account first (when it died).")
-@click.option("--prune/--no-prune", default=None, help="Delete Messenger addresses absent from FILE [default: "
-                                                       "the file's `prune:`, else no].")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
-              help="Where the run folder goes [default: FLEXOPS_RUNS_DIR or runs/].")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, prune, runs_dir, no_progress):
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop (no run folder, no lock).")
+@PRUNE_OPTION
+@_change_options
+def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break_lock, runs_dir, progress):
     """Make the account's Messenger addresses match FILE (YAML or CSV), as an audited run.
 
-    Shows the plan and asks before changing anything (--yes to skip). One apply at a time per account.
-    Re-running converges after an interruption and is a no-op after success.
-    Exit codes: 0 all changes done, 1 some failed (the rest were done), 2 bad input or not confirmed,
-    3 target unreachable, 130 interrupted.
+    Plans from what the account holds now, shows the plan and asks before changing anything (--yes to skip; with
+    no terminal, --yes is required). Changes run --concurrency at a time; throttling (429) is waited out, and a
+    create or delete whose answer was lost is looked up before any retry, so nothing is duplicated. A change that
+    fails is reported with its Twilio error code and the others go on.
+
+    One apply at a time per account (a lock naming its holder's run and age). Every change goes to the run's audit
+    trail in runs/<run id>/ (printed at the end); `flexops rollback <run id>` undoes it. Re-running after an
+    interruption (Ctrl-C, kill -9) or a failure finishes the job; re-running after success changes nothing.
+
+    \b
+    Exit codes:
+      0    all changes done, or nothing to do
+      1    some changes failed (the others were done), or the lock is held
+      2    bad FILE or options, or not confirmed
+      3    target unreachable or credentials refused
+      130  interrupted (run it again to finish)
     """
-    from . import desired, plan as plan_api
+    from . import desired, plan as plan_api, runs as runs_api
     from .client import connect
-    from . import runs as runs_api
-    from .lock import AccountLock, describe
 
     state = desired.load(file, prune=prune)
     plan_api._concurrency(concurrency)
@@ -362,14 +465,13 @@ def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, 
     if dry_run:
         _show_plan(plan_api.make_plan(client, state))
         return
+    again = f"flexops apply {file}" + ("" if prune is None else " --prune" if prune else " --no-prune")
     with runs_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
-        with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock) as held:
-            if held.took_over is not None:
-                click.secho(f"note: took over a stale lock held by {describe(held.took_over)}", fg="yellow", err=True)
+        with _account_lock(client, command_run.run_id, break_lock):
             the_plan = plan_api.make_plan(client, state)
             _show_plan(the_plan)
-            code = _run_changes(command_run, client, the_plan, yes, concurrency, no_progress)
+            code = _run_changes(command_run, client, the_plan, yes, concurrency, progress, again)
     sys.exit(code)
 
 
@@ -377,22 +479,32 @@ def apply_command(file, target, profile, yes, concurrency, dry_run, break_lock, 
 @click.argument("run")
 @TARGET_OPTION
 @PROFILE_OPTION
-@click.option("--force", is_flag=True, help="Roll back addresses that changed since RUN too (overwriting).")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
-@click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32).")
-@click.option("--break-lock", is_flag=True, help="Remove another apply's lock on this account first.")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
-              help="Where runs are [default: FLEXOPS_RUNS_DIR or runs/].")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def rollback_command(run, target, profile, force, yes, concurrency, break_lock, runs_dir, no_progress):
-    """Undo what RUN changed (from its audit trail), as an audited run of its own.
+@click.option("--force", is_flag=True,
+              help="Roll back addresses that changed since RUN too, overwriting those changes (addresses whose "
+                   "state before RUN is unknown are still skipped).")
+@_change_options
+def rollback_command(run, target, profile, force, yes, concurrency, break_lock, runs_dir, progress):
+    """Undo exactly what RUN changed, from its audit trail, as an audited run of its own.
 
-    Deletes what RUN created, restores what it updated, re-creates what it deleted. Refuses, naming each address
-    and what changed, when an address changed since RUN, unless --force.
+    RUN is a run id, a unique part of one, a run folder, or `latest` (a `flexops apply`, a `flexops rollback`, or a
+    runbook 40 run). Deletes what RUN created, restores the previous values of what it updated, and re-creates
+    what it deleted with its previous configuration. Shows the plan and asks first (--yes to skip).
+
+    Refuses, changing nothing and naming each address and field, when an address changed after RUN (unless
+    --force) or when the audit trail fails verification. Addresses already back as they were before RUN are left
+    alone, so an interrupted rollback is finished by running it again. A rollback is itself a run: rolling it back
+    redoes RUN.
+
+    \b
+    Exit codes:
+      0    rolled back, or nothing to undo
+      1    refused (an address changed since RUN), some changes failed, or the lock is held
+      2    unknown RUN, its audit trail fails verification, bad options, or not confirmed
+      3    target unreachable or credentials refused
+      130  interrupted (run it again to finish)
     """
     from . import plan as plan_api, rollback as rollback_api, runs as runs_api
     from .client import connect
-    from .lock import AccountLock
 
     rollback_api.load_run(run, runs_dir)  # a bad run id is exit 2 before anything else
     plan_api._concurrency(concurrency)
@@ -400,7 +512,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
     client = connect(target, profile=profile)
     with runs_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
-        with AccountLock(client.account_sid, command_run.run_id).acquire(break_lock):
+        with _account_lock(client, command_run.run_id, break_lock):
             try:
                 the_plan, conflicts = rollback_api.plan_rollback(client, run, force=force, runs_dir=runs_dir)
             except rollback_api.RollbackRefused as exc:
@@ -411,7 +523,8 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
                 click.secho(f"forced: {conflict}", fg="yellow", err=True)
             command_run.record("conflicts", [c.to_dict() for c in conflicts])
             _show_plan(the_plan)
-            code = _run_changes(command_run, client, the_plan, yes, concurrency, no_progress)
+            code = _run_changes(command_run, client, the_plan, yes, concurrency, progress,
+                                f"flexops rollback {run}" + (" --force" if force else ""))
     sys.exit(code)
 
 

@@ -16,7 +16,7 @@ from twilio.rest import Client
 from urllib3.util.retry import Retry
 
 from . import audit, settings
-from .exceptions import ConfigurationError, ConnectionFailed
+from .exceptions import ConfigurationError, ConnectionFailed, FlexopsError
 from .settings import Secret, Target
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -110,18 +110,17 @@ def embedded_sandbox(db_path=None):
 
 
 def sandbox_target(url=None, db_path=None, account_sid=None):
-    url = url or os.environ.get("FLEXOPS_SANDBOX_URL")
-    if not url:
-        url = embedded_sandbox(db_path).url
-    url = url.rstrip("/")
+    """The sandbox at `url` (else FLEXOPS_SANDBOX_URL, else the embedded one), with credentials from its control
+    plane: the demo account's, or `account_sid`'s."""
+    from .sandbox.control import SandboxControl
+
+    url = (url or os.environ.get("FLEXOPS_SANDBOX_URL") or embedded_sandbox(db_path).url).rstrip("/")
     try:
-        reply = requests.get(f"{url}/__sandbox/credentials", params={"account_sid": account_sid} if account_sid
-                             else None, timeout=10)
-    except requests.RequestException as exc:
-        raise ConnectionFailed(f"cannot reach the sandbox at {url}: {type(exc).__name__}") from None
-    if reply.status_code != 200:
-        raise ConnectionFailed(f"the sandbox at {url} gave no credentials: {reply.json().get('error')}")
-    creds = reply.json()
+        creds = SandboxControl(url, timeout=10).credentials(account_sid)
+    except ConnectionFailed:
+        raise
+    except FlexopsError as exc:
+        raise ConnectionFailed(f"the sandbox at {url} gave no credentials: {exc}") from None
     return Target("sandbox", creds["account_sid"], creds["account_sid"], Secret(creds["auth_token"]),
                   sandbox_url=url, source="sandbox control plane")
 

@@ -35,14 +35,10 @@ def notebooks_dir():
 
 
 def kernel_name(preferred=KERNEL):
-    """The `flexops` kernelspec (`make` registers it), else the current interpreter's own python3 kernel."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    """The `flexops` kernelspec of this environment (`make` registers it), else this interpreter's python3 kernel."""
+    from .runs import ensure_kernel
 
-    try:
-        KernelSpecManager().get_kernel_spec(preferred)
-        return preferred
-    except NoSuchKernel:
-        return "python3"
+    return ensure_kernel(preferred)
 
 
 @contextmanager
@@ -140,8 +136,11 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
             reply = control.simulate_inbound(page_id, DEMO_SENDER, DEMO_TEXT)
             if not reply.get("delivered"):
                 raise FlexopsError(f"the simulated first message was not delivered: {reply.get('reason')}")
+            execution = reply.get("studio_execution_sid")
             done(Step("first message", f"a customer wrote {DEMO_TEXT!r} to {page_name}: conversation "
-                      f"{reply['conversation_sid']}"), began)
+                      f"{reply['conversation_sid']}" + (f", Studio execution {execution}" if execution else
+                                                        " (no Studio execution: is the flow published?)")),
+                 began)
             runbook("20 verify", "20_verify_messenger_addresses.ipynb",
                     {"target": "sandbox", "page_ids": page_id, "require_first_message": True},
                     lambda r: f"verification: {_checks_line(r)}")

@@ -304,7 +304,8 @@ def check_params(params):
         except ValidationError as exc:
             if any(p == exc.parameter for p, _ in errors):
                 return errors  # a stand-in did not help; the errors found so far are the real ones
-            errors.append((exc.parameter, f"{exc.rule} (got {exc.value!r})" if exc.value is not None else exc.rule))
+            rule = "must use https://" if "allow_insecure_webhook" in exc.rule else exc.rule  # not a file field
+            errors.append((exc.parameter, f"{rule} (got {exc.value!r})" if exc.value is not None else rule))
             if "only appl" in exc.rule:
                 params.pop(exc.parameter, None)
             elif exc.parameter in PLACEHOLDER:

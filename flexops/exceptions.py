@@ -40,6 +40,11 @@ class TwilioCallFailed(FlexopsError):
         self.code = code
         super().__init__(message)
 
+    @property
+    def exit_code(self):
+        """3 when Twilio refused the credentials or never answered (as the CLI documents), else 1."""
+        return 3 if self.status is None or self.status == 401 or self.code == 20003 else 1
+
 
 class CheckFailed(FlexopsError):
     """One or more required checks failed (used to make headless runs exit non-zero)."""

@@ -2,7 +2,8 @@
 
 `collect()` pages the raw SDK list at the API maximum (50) so a progress bar can follow, fetches each Studio
 flow once (concurrently), and optionally joins a verification status per address. `load()` reads a previous
-report back with the same columns and dtypes, so `diff()` compares like with like.
+report back with the same columns and dtypes, so `diff()` compares like with like. The columns are a stable,
+documented interface: docs/reports.md describes each one (a test keeps it in step with COLUMNS and DTYPES).
 """
 import json
 import math
@@ -202,15 +203,19 @@ def frame(records):
 # --- load ----------------------------------------------------------------------------------------------------
 
 def _report_in(folder):
-    for name in REPORT_FILES:
-        found = sorted(folder.rglob(name), key=lambda p: p.stat().st_mtime, reverse=True)
-        if found:
-            return found[0]
-    raise ValidationError("path", f"no {', '.join(REPORT_FILES)} found in the folder", str(folder))
+    """The newest report under `folder` (a report folder, a run folder, or a folder of them, e.g. `reports/`).
+
+    The newest folder wins, whatever formats it holds; within it JSON (it carries metadata) before CSV and XLSX.
+    """
+    found = [p for name in REPORT_FILES for p in folder.rglob(name) if p.is_file()]
+    if not found:
+        raise ValidationError("path", f"no {', '.join(REPORT_FILES)} found in the folder", str(folder))
+    newest = max(found, key=lambda p: p.stat().st_mtime).parent
+    return min((p for p in found if p.parent == newest), key=lambda p: REPORT_FILES.index(p.name))
 
 
 def load(path):
-    """A previous inventory from a report file (CSV, JSON, XLSX) or a run folder holding one."""
+    """A previous inventory from a report file (CSV, JSON, XLSX) or a folder holding reports (the newest)."""
     if path is None or not Path(path).exists():
         raise ValidationError("path", "does not exist", None if path is None else str(path))
     path = Path(path)
@@ -286,6 +291,7 @@ class InventoryDiff:
     removed: list = field(default_factory=list)
     changed: list = field(default_factory=list)  # [{address, fields: {field: (old, new)}}]
     counts: dict = field(default_factory=dict)  # added / removed / changed / unchanged
+    types: list = None  # the address types compared, when one side covered only some; None: all
 
     def __bool__(self):
         return bool(self.added or self.removed or self.changed)
@@ -293,7 +299,13 @@ class InventoryDiff:
     def to_dict(self):
         return {"added": self.added, "removed": self.removed,
                 "changed": [{"address": c["address"], "fields": {k: list(v) for k, v in c["fields"].items()}}
-                            for c in self.changed], "counts": self.counts}
+                            for c in self.changed], "counts": self.counts, "types": self.types}
+
+
+def covered_types(df):
+    """The address types an inventory listed (from collect()/load() metadata), or None for all or unknown."""
+    types = (df.attrs.get("flexops") or {}).get("types")
+    return set(types) if isinstance(types, (list, tuple)) else None
 
 
 def _brief(record):
@@ -301,14 +313,22 @@ def _brief(record):
 
 
 def diff(old, new, fields=CONFIG_FIELDS):
-    """What changed from `old` to `new` (DataFrames, or anything `load()` accepts), comparing `fields` only."""
+    """What changed from `old` to `new` (DataFrames, or anything `load()` accepts), comparing `fields` only.
+
+    When either side listed only some address types (`--types`), only the types both covered are compared:
+    a messenger-only report is not "every SMS number removed".
+    """
     old = old if isinstance(old, pd.DataFrame) else load(old)
     new = new if isinstance(new, pd.DataFrame) else load(new)
     unknown = [f for f in fields if f not in COLUMNS]
     if unknown:
         raise ValidationError("fields", f"unknown column(s) {', '.join(unknown)}")
+    scopes = [t for t in (covered_types(old), covered_types(new)) if t is not None]
+    scope = sorted(set.intersection(*scopes)) if scopes else None
+    if scope is not None:
+        old, new = (frame(df)[lambda d: d["type"].isin(scope).fillna(False)] for df in (old, new))
     before, after = _by_address(old, fields), _by_address(new, fields)
-    result = InventoryDiff()
+    result = InventoryDiff(types=scope)
     result.added = [_brief(after[a]) for a in sorted(after.keys() - before.keys())]
     result.removed = [_brief(before[a]) for a in sorted(before.keys() - after.keys())]
     for address in sorted(before.keys() & after.keys()):

@@ -1,9 +1,13 @@
-"""One apply at a time per account: a lock file `.flexops/locks/<account sid>.lock`.
+"""One apply at a time per account: a lock file `~/.flexops/locks/<account sid>.lock`.
+
+Why in the home folder, not the working folder: the lock is per account, and a JupyterLab kernel (working folder
+`notebooks/`), a cron job and a shell in the project folder must all see the same one. Users sharing an account on
+one machine point FLEXOPS_LOCK_DIR at a folder they can all write.
 
 The file is created with O_CREAT|O_EXCL, so exactly one process wins, and holds who holds it (run id, pid, host,
 start time) so a refusal can say who and for how long. A lock whose pid is dead on this host is stale and is taken
 over (the takeover is reported); a lock from another host cannot be judged from here: `break_lock=True`
-(`--break-lock`) removes it.
+(`--break-lock`) removes it. A holder still running on this host is never broken: stop it first.
 """
 import json
 import os
@@ -15,12 +19,9 @@ from pathlib import Path
 
 from .exceptions import LockHeld, ValidationError
 
-DEFAULT_DIR = Path(".flexops") / "locks"
-
-
 def lock_dir():
-    """FLEXOPS_LOCK_DIR, else `.flexops/locks` in the working folder (next to the embedded sandbox)."""
-    return Path(os.environ.get("FLEXOPS_LOCK_DIR") or DEFAULT_DIR)
+    """FLEXOPS_LOCK_DIR, else `~/.flexops/locks` (the same for every working folder of this user)."""
+    return Path(os.environ.get("FLEXOPS_LOCK_DIR") or Path.home() / ".flexops" / "locks")
 
 
 def pid_alive(pid, started_at=None):
@@ -56,12 +57,22 @@ def _age(holder):
     return (datetime.now(timezone.utc) - started).total_seconds()
 
 
+def _duration(seconds):
+    """3m 12s, 2h 05m, 3d 4h: an age an operator can judge at a glance."""
+    seconds = max(0, int(seconds))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60}s"
+
+
 def describe(holder):
     """`run R (pid P on host H), held for 3m 12s` — for refusals and status lines."""
     if not holder:
         return "an unknown holder (the lock file is empty or unreadable)"
     age = _age(holder)
-    held = f", held for {int(age // 60)}m {int(age % 60)}s" if age is not None else ""
+    held = f", held for {_duration(age)}" if age is not None else ""
     return f"run {holder.get('run_id')} (pid {holder.get('pid')} on host {holder.get('host')}){held}"
 
 
@@ -91,8 +102,15 @@ class AccountLock:
 
     def is_stale(self, holder):
         """Stale = recorded on this host with a pid that is no longer running. Other hosts: unknowable."""
-        return bool(holder) and holder.get("host") == socket.gethostname() and \
-            not pid_alive(holder.get("pid"), holder.get("pid_started"))
+        return self._local(holder) and not pid_alive(holder.get("pid"), holder.get("pid_started"))
+
+    def is_running_here(self, holder):
+        """The holder is a live process on this host: breaking its lock would let two applies run at once."""
+        return self._local(holder) and pid_alive(holder.get("pid"), holder.get("pid_started"))
+
+    @staticmethod
+    def _local(holder):
+        return bool(holder) and holder.get("host") == socket.gethostname()
 
     def _create(self):
         record = {"run_id": self.run_id, "pid": os.getpid(), "pid_started": _process_start(os.getpid()),
@@ -140,10 +158,16 @@ class AccountLock:
                 if age < 5:  # being written right now by its creator
                     time.sleep(0.2)
                     continue
-            if break_lock or self.is_stale(holder) or not holder:
+            running_here = self.is_running_here(holder)
+            if (break_lock and not running_here) or self.is_stale(holder) or not holder:
                 self.took_over = holder or {}
                 self._remove(holder if holder else None)
                 continue
+            if running_here:
+                raise LockHeld(f"another apply holds the lock for account {self.account_sid}: {describe(holder)}, "
+                               f"and that process is still running on this host. Wait for it to finish, or stop "
+                               f"it (kill {holder.get('pid')}); its lock is then taken over automatically. "
+                               f"--break-lock never breaks a running holder's lock (lock file {self.path})")
             raise LockHeld(f"another apply holds the lock for account {self.account_sid}: {describe(holder)}. "
                            f"Wait for it to finish; if it is dead, remove the lock with --break-lock "
                            f"(lock file {self.path})")

@@ -12,6 +12,7 @@ from pathlib import Path
 from .exceptions import CheckFailed, ConnectionFailed
 
 RESULTS_FILE = "results.json"
+FULL_TABLE_ROWS = 200  # show_checks: above this, only the rows that need work
 _results = {}
 
 
@@ -108,6 +109,35 @@ def results():
     return dict(_results)
 
 
+def progress():
+    """`progress` for a runbook cell's long calls: off in a recorded headless run (`flexops run`, the demo), where
+    a bar is only a stale widget left in the saved notebook; on when someone is watching the notebook."""
+    return run_dir() is None
+
+
+def show_checks(results, title="Checks", limit=FULL_TABLE_ROWS):
+    """The check rows (all of them up to `limit`, else only the failed and warning ones), and a table per address
+    when there are several: thousands of ✓ rows would bury the few that need work."""
+    from . import checks
+
+    if len({r.subject for r in results}) > 1:
+        show_table(checks.subject_table(results), f"{title} by address")
+    if len(results) <= limit:
+        return show_table(checks.table(results), title)
+    problems = [r for r in results if r.status != checks.PASS]
+    return show_table(checks.table(problems), f"{title}: the {len(problems)} failed or warning rows of "
+                      f"{len(results)} (every row is recorded with the run's results)")
+
+
+def show_summary(summary, what="checks"):
+    """One line an engineer reads first: how many checks passed, failed, warned."""
+    line = (f"{summary['total']} {what}: {summary['passed']} passed ✓, {summary['failed']} failed ✗, "
+            f"{summary['warnings']} warning{'s' if summary['warnings'] != 1 else ''} !")
+    colour = "#b3261e" if summary["failed"] else "#1f7a1f"
+    _show(f'<p style="color:{colour};font-weight:bold">{html.escape(line)}</p>', line)
+    return summary
+
+
 def fail_if_failed(summary, what="checks"):
     """End a headless run non-zero after results are saved, when required checks failed (exit 3 when the target
     refused the credentials or could not be reached, so a scheduler can tell the two apart)."""
@@ -140,8 +170,16 @@ def plan_frame(result):
     return pd.DataFrame(rows, columns=["field", "current", "desired"])
 
 
+NOT_SET = "—"
+
+
 def _cell(value):
-    return ", ".join(value) if isinstance(value, (tuple, list)) else value
+    """A value as a table shows it: lists joined, counts as `name: n`, nothing as a dash (not Python's None)."""
+    if isinstance(value, dict):
+        value = [f"{k}: {v}" for k, v in value.items()]
+    if isinstance(value, (tuple, list)):
+        value = ", ".join(map(str, value))
+    return NOT_SET if value is None or value == "" else value
 
 
 def show_plan(result, title="Plan"):

@@ -363,6 +363,17 @@ def record_result(result):
     return result
 
 
+def raise_for_outcome(result):
+    """End a headless run as the CLI would: interrupted -> KeyboardInterrupt (exit 130), a failed change ->
+    CheckFailed (exit 1). Call after record_result, so the results are saved first."""
+    from . import notebook
+
+    if result.interrupted:
+        raise KeyboardInterrupt(f"the apply was interrupted: {result.summary()['skipped']} change(s) not started; "
+                                "run it again to finish")
+    notebook.fail_if_failed(result.summary(), "changes")
+
+
 def confirm_panel(client, plan, **apply_kwargs):
     """An Apply button under the plan: nothing changes until it is clicked; returns the widget (`.click()`s in
     tests). The click runs exactly `apply()` + `record_result()`, as the headless path does."""

@@ -12,6 +12,7 @@ Files are written to a temporary name and renamed, so a scheduler never picks up
 """
 import base64
 import csv
+import functools
 import html
 import io
 import json
@@ -38,7 +39,10 @@ FILE_NAMES = {"csv": "inventory.csv", "xlsx": "inventory.xlsx", "json": "invento
               "md": "summary.md"}
 DEFAULT_TITLE = "Address configuration inventory"
 TABLE_COLUMNS = tuple(c for c in COLUMNS if c not in ("account", "generated_at"))  # shown once, in the header
-HTML_COLUMNS = ("address",) + tuple(c for c in TABLE_COLUMNS if c != "address")  # the key first: it stays in view
+# What a reader scans for first, the address (the key, kept in view) leading; then the remaining columns.
+_HTML_FRONT = ("address", "friendly_name", "type", "integration", "studio_flow_name", "studio_flow_status",
+               "verification", "auto_creation_enabled", "retry_count", "webhook_url", "webhook_method")
+HTML_COLUMNS = _HTML_FRONT + tuple(c for c in TABLE_COLUMNS if c not in _HTML_FRONT)
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
@@ -81,8 +85,14 @@ def _records(df, columns=COLUMNS):
 
 # --- summary figures -----------------------------------------------------------------------------------------
 
-def _counts(series, missing="(none)"):
-    return {str(k): int(v) for k, v in series.astype(object).fillna(missing).value_counts().items()}
+def _counts(series, missing="(none)", order=()):
+    """{value: count}, most frequent first; values named in `order` come first, in that order."""
+    counts = {str(k): int(v) for k, v in series.astype(object).fillna(missing).value_counts().items()}
+    rank = {k: i for i, k in enumerate(order)}
+    return dict(sorted(counts.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+VERDICTS = ("pass", "warn", "fail", "not verified")
 
 
 def summarize(df, changes=None):
@@ -108,10 +118,28 @@ def summarize(df, changes=None):
         "by_type": _counts(df["type"]),
         "by_integration": _counts(df["integration"]),
         "by_flow": sorted(flows.values(), key=lambda f: (-f["addresses"], f["name"] or "", f["sid"] or "")),
-        "verification": _counts(df["verification"], missing="not verified"),
+        "verification": _counts(df["verification"], missing="not verified", order=VERDICTS),
         "created_per_month": {k: int(v) for k, v in created.dt.strftime("%Y-%m").value_counts().sort_index().items()},
         "changes": changes.counts if changes is not None else None,
     }
+
+
+def attention(df):
+    """[(address, friendly_name, problem)] for addresses that route nothing to Flex or failed verification."""
+    rows = []
+    for address, name, status, verdict in df[["address", "friendly_name", "studio_flow_status",
+                                               "verification"]].itertuples(index=False, name=None):
+        problems = [text for text, bad in (("verification failed", _plain(verdict) == "fail"),
+                                           ("Studio flow missing", _plain(status) == "missing"),
+                                           ("Studio flow is a draft", _plain(status) == "draft")) if bad]
+        if problems:
+            rows.append((_plain(address), _plain(name), "; ".join(problems)))
+    return rows
+
+
+def _nothing_needs_attention(df):
+    verified = "no verification failed" if df["verification"].notna().any() else "verification was not run"
+    return f"No missing or draft Studio flow; {verified}."
 
 
 def _generated_at(df, meta):
@@ -121,7 +149,15 @@ def _generated_at(df, meta):
     return _iso((stamps.max() if len(stamps) else pd.Timestamp.now(tz="UTC").floor("s")).to_pydatetime())
 
 
-def _metadata(df, title, metadata, summary, changes=None):
+def _compared_with(previous):
+    """Where the previous inventory came from and when it was generated, for "changes since last report"."""
+    attrs = previous.attrs.get("flexops") or {}
+    stamps = inventory.frame(previous)["generated_at"].dropna()
+    when = attrs.get("generated_at") or (_iso(stamps.max().to_pydatetime()) if len(stamps) else None)
+    return {"path": attrs.get("loaded_from"), "generated_at": when}
+
+
+def _metadata(df, title, metadata, summary, changes=None, previous=None):
     """What collect() recorded (df.attrs), then this report's own facts, then the caller's extras."""
     collected = {k: v for k, v in (df.attrs.get("flexops") or {}).items() if k not in ("changes", "summary")}
     accounts = sorted(set(df["account"].dropna()))
@@ -129,7 +165,7 @@ def _metadata(df, title, metadata, summary, changes=None):
             "account": collected.get("account") or (", ".join(accounts) if accounts else None), "rows": len(df),
             "columns": list(COLUMNS), "summary": summary, **(metadata or {})}
     if changes is not None:
-        meta["changes"] = changes.to_dict()
+        meta["changes"] = {**changes.to_dict(), "previous": _compared_with(previous) if previous is not None else None}
     return json.loads(json.dumps(meta, default=str))
 
 
@@ -259,10 +295,32 @@ def _label(text, limit=32):
     return text.replace("$", r"\$")  # matplotlib would read $...$ as math
 
 
+# Tried in order for each glyph (matplotlib >= 3.6 falls back per character); only installed ones are used, so a
+# machine with a CJK or Hebrew/Arabic font draws those names instead of boxes. (Agg draws no colour emoji.)
+FONT_PREFERENCE = ("DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans Hebrew",
+                   "Noto Sans Arabic", "WenQuanYi Zen Hei", "Droid Sans Fallback", "Arial Unicode MS",
+                   "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Segoe UI", "Segoe UI Symbol")
+
+
+@functools.lru_cache(maxsize=1)
+def _fonts():
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in FONT_PREFERENCE if name in installed] or ["sans-serif"]
+
+
 def _chart(title, counts, colors=None, horizontal=False):
     """A bar chart as a data: URI (PNG via the Agg canvas, no pyplot state), or None when there is nothing."""
     if not counts:
         return None
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": _fonts()}):  # text picks its font when created: draw inside the context
+        return _draw(title, counts, colors, horizontal)
+
+
+def _draw(title, counts, colors, horizontal):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -328,7 +386,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24p
 h1{margin-bottom:4px} .meta{color:#555;margin-bottom:16px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
 .card{border:1px solid #ddd;border-radius:8px;padding:10px 16px;min-width:140px}
-.card .n{font-size:1.8em;font-weight:600} .card.bad .n{color:#c62828}
+.card .n{font-size:1.8em;font-weight:600} .card.bad .n{color:#c62828} .card.warn .n{color:#ef6c00}
 .charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;border:1px solid #eee;padding:6px}
 .charts img{max-width:100%} .empty{color:#777;font-style:italic} .hint{color:#555;font-size:.85em;margin:4px 0}
 .wrap{width:fit-content;max-width:100%;overflow:auto;margin:6px 0 14px;border:1px solid #ddd;
@@ -336,7 +394,9 @@ h1{margin-bottom:4px} .meta{color:#555;margin-bottom:16px}
     linear-gradient(to left,#0002,#0000) right/12px 100% no-repeat scroll}
 .wrap.tall{max-height:70vh}
 table{border-collapse:separate;border-spacing:0;font-size:.85em}
-th,td{border:solid #ddd;border-width:0 1px 1px 0;padding:4px 8px;text-align:left;vertical-align:top}
+th,td{border:solid #ddd;border-width:0 1px 1px 0;padding:4px 8px;text-align:left;vertical-align:top;
+  white-space:nowrap;unicode-bidi:plaintext}
+td .w{white-space:normal;min-width:14em;max-width:28em;overflow-wrap:anywhere}
 th:last-child,td:last-child{border-right:0} tr:last-child td{border-bottom:0}
 th{background:#f4f4f4;white-space:nowrap;position:sticky;top:0;z-index:1}
 tbody tr:nth-child(even) td{background:#0000000a}
@@ -345,38 +405,66 @@ th:first-child{background:#f4f4f4;z-index:2} tbody tr:nth-child(even) td:first-c
 """
 
 
+def _cell(value, wrap_over=40):
+    """One line per row keeps the table scannable; only long text (names, URLs) wraps, within 14-28em."""
+    text = esc(value)
+    return f'<td><div class="w">{text}</div></td>' if len(text) > wrap_over else f"<td>{text}</td>"
+
+
 def _table(columns, rows, empty="Nothing to show.", tall=False):
     """A table in a box that scrolls sideways (and, `tall`, down) within the page; the first column stays in view.
     A shadow on the right edge (CSS alone: a white cover scrolls with the table's end) shows more columns follow."""
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
+    body = "\n".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
     return (f'<div class="wrap{" tall" if tall else ""}"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
             "</tbody></table></div>")
 
 
-def _changes_html(changes):
+def _compared_line(meta, changes):
+    """'Compared with the report generated <when> (<path>)', and the types compared when only some were."""
+    previous = (meta.get("changes") or {}).get("previous") or {}
+    text = "Compared with the inventory generated " + (f"{previous['generated_at']} (UTC)"
+                                                        if previous.get("generated_at") else "at an unknown time")
+    text += f" in {previous['path']}" if previous.get("path") else ""
+    if changes.types is not None:
+        text += f"; only {', '.join(changes.types) or 'no'} addresses compared (one side listed only those types)"
+    return text + "."
+
+
+def _changes_html(changes, meta):
     if changes is None:
         return '<p class="empty">No previous inventory was given (use --since to compare).</p>'
     counts = ", ".join(f"{esc(k)}: {v}" for k, v in changes.counts.items())
     brief = ("address", "sid", "type", "friendly_name", "integration")
     changed = [(c["address"], f, o, n) for c in changes.changed for f, (o, n) in c["fields"].items()]
-    return (f"<p>{counts}</p><h3>Added</h3>" + _table(brief, [[a[k] for k in brief] for a in changes.added])
+    return (f'<p>{counts}</p><p class="hint">{esc(_compared_line(meta, changes))}</p>'
+            + "<h3>Added</h3>" + _table(brief, [[a[k] for k in brief] for a in changes.added])
             + "<h3>Removed</h3>" + _table(brief, [[r[k] for k in brief] for r in changes.removed])
             + "<h3>Changed</h3>" + _table(("address", "field", "before", "after"), changed))
 
 
+def _attention_html(df):
+    problems = attention(df)
+    if problems:
+        return (f"<h2>Needs attention ({len(problems)})</h2>"
+                + _table(("address", "friendly_name", "problem"), problems, tall=True))
+    return f'<h2>Needs attention (0)</h2><p class="empty">{esc(_nothing_needs_attention(df))}</p>'
+
+
 def render_html(df, title, meta, summary, changes=None):
     """One self-contained page: no scripts, no links to anything outside it."""
-    cards = [("Address configurations", summary["total"], False), ("Messenger", summary["messenger"], False),
-             ("Auto-creation enabled", summary["auto_creation_enabled"], False),
-             ("Studio flow missing", summary["flows_missing"], summary["flows_missing"] > 0),
-             ("Studio flow draft", summary["flows_draft"], summary["flows_draft"] > 0)]
-    cards += [(f"Verification: {k}", v, k == "fail" and v > 0) for k, v in summary["verification"].items()]
+    cards = [("Address configurations", summary["total"], ""), ("Messenger", summary["messenger"], ""),
+             ("Auto-creation enabled", summary["auto_creation_enabled"], ""),
+             ("Studio flow missing", summary["flows_missing"], "bad" if summary["flows_missing"] else ""),
+             ("Studio flow draft", summary["flows_draft"], "bad" if summary["flows_draft"] else "")]
+    cards += [(f"Verification: {k}", v, {"fail": "bad", "warn": "warn"}.get(k, "") if v else "")
+              for k, v in summary["verification"].items()]
     figures = "".join(f'<figure><img alt="{esc(name)}" src="{uri}"></figure>' if uri else
                       f'<figure><p class="empty">{esc(name)}: no data</p></figure>' for name, uri in charts(summary))
     rows = [[_iso(v) for v in row] for row in _records(df, HTML_COLUMNS)]
+    flows = [(f["name"], f["status"], f["sid"], f["addresses"]) for f in summary["by_flow"]]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -384,10 +472,13 @@ def render_html(df, title, meta, summary, changes=None):
         f"<h1>{esc(title)}</h1>",
         f'<div class="meta">Generated {esc(meta["generated_at"])} (UTC) · account {esc(meta.get("account"))}'
         + (f' · target {esc((meta.get("target") or {}).get("kind"))}' if meta.get("target") else "") + "</div>",
-        '<div class="cards">' + "".join(f'<div class="card{" bad" if bad else ""}"><div class="n">{esc(n)}</div>'
-                                        f"<div>{esc(label)}</div></div>" for label, n, bad in cards) + "</div>",
+        '<div class="cards">' + "".join(f'<div class="card {mark}"><div class="n">{esc(n)}</div>'
+                                        f"<div>{esc(label)}</div></div>" for label, n, mark in cards) + "</div>",
+        _attention_html(df),
         f'<h2>Charts</h2><div class="charts">{figures}</div>',
-        f"<h2>Changes since last report</h2>{_changes_html(changes)}",
+        "<h2>Studio flows</h2>" + _table(("flow", "status", "sid", "addresses"), flows,
+                                         "No address is integrated with a Studio flow."),
+        f"<h2>Changes since last report</h2>{_changes_html(changes, meta)}",
         f"<h2>Inventory ({len(df)})</h2>"
         + (f'<p class="hint">{len(HTML_COLUMNS)} columns: scroll the table sideways to see them all; the address '
            "stays in view.</p>" if rows else "")
@@ -419,7 +510,24 @@ def _md_table(header, rows):
     return lines + ["| " + " | ".join(md(v) for v in row) + " |" for row in rows]
 
 
-def render_markdown(title, meta, summary, changes=None, limit=50):
+def _shown(value):
+    return "(none)" if value is None else value
+
+
+def change_rows(changes):
+    """[(change, address, detail)]: one line per added, removed or changed address (for Markdown, notebooks)."""
+    return ([("added", a["address"], a.get("friendly_name") or "") for a in changes.added]
+            + [("removed", r["address"], r.get("friendly_name") or "") for r in changes.removed]
+            + [("changed", c["address"], ", ".join(f"{f}: {_shown(o)} → {_shown(n)}"
+                                                   for f, (o, n) in c["fields"].items())) for c in changes.changed])
+
+
+def _more(lines, shown, total):
+    return lines + (["", f"… and {total - shown} more (see inventory.html)."] if total > shown else [])
+
+
+def render_markdown(title, meta, summary, changes=None, limit=50, problems=(), all_clear=""):
+    """The summary to paste into a ticket or chat: figures, what needs attention, what changed (`limit` rows)."""
     lines = [f"# {md(title)}", "", f"Generated {md(meta['generated_at'])} (UTC), account {md(meta.get('account'))}.",
              ""]
     lines += _md_table(("Figure", "Value"), [
@@ -432,26 +540,29 @@ def render_markdown(title, meta, summary, changes=None, limit=50):
     lines += ["", "## By Studio flow", ""] + _md_table(
         ("Flow", "Status", "SID", "Addresses"),
         [(f["name"], f["status"], f["sid"], f["addresses"]) for f in summary["by_flow"]])
+    lines += ["", f"## Needs attention ({len(problems)})", ""]
+    if problems:
+        lines = _more(lines + _md_table(("Address", "Friendly name", "Problem"), problems[:limit]), limit,
+                      len(problems))
+    else:
+        lines.append(md(all_clear))
     lines += ["", "## Changes since last report", ""]
     if changes is None:
         lines.append("No previous inventory was given.")
     else:
-        lines.append(", ".join(f"{k}: {v}" for k, v in changes.counts.items()) + ".")
-        items = ([("added", a["address"], "") for a in changes.added]
-                 + [("removed", r["address"], "") for r in changes.removed]
-                 + [("changed", c["address"], ", ".join(f"{f}: {o} → {n}" for f, (o, n) in c["fields"].items()))
-                    for c in changes.changed])
+        lines += [md(_compared_line(meta, changes)), "",
+                  ", ".join(f"{k}: {v}" for k, v in changes.counts.items()) + "."]
+        items = change_rows(changes)
         if items:
-            lines += [""] + _md_table(("Change", "Address", "Fields"), items[:limit])
-            if len(items) > limit:
-                lines += ["", f"… and {len(items) - limit} more (see inventory.html)."]
+            lines = _more(lines + [""] + _md_table(("Change", "Address", "Detail"), items[:limit]), limit, len(items))
     return "\n".join(lines) + "\n"
 
 
 def write_markdown(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=None):
     meta, summary = _context(df, title, changes, meta, summary)
     with _atomic(path) as tmp:
-        tmp.write_text(render_markdown(title, meta, summary, changes), encoding="utf-8")
+        tmp.write_text(render_markdown(title, meta, summary, changes, problems=attention(df),
+                                       all_clear=_nothing_needs_attention(df)), encoding="utf-8")
     return Path(path)
 
 
@@ -469,13 +580,29 @@ def _formats(formats):
     return list(dict.fromkeys(chosen))
 
 
-def _previous(previous):
+def _output(out_dir, title):
+    """The checked output folder (title checked too): both are known before any API call."""
+    if not isinstance(title, str) or not title.strip():
+        raise ValidationError("title", "must be a non-empty string", title)
+    if out_dir is None or str(out_dir).strip() == "":
+        raise ValidationError("out_dir", "a folder is required")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValidationError("out_dir", "exists and is not a folder", str(out))
+    return out
+
+
+def load_previous(previous, parameter="previous"):
+    """None, a DataFrame, or a report file / folder (the newest report in it) -> an inventory DataFrame or None.
+
+    Call it while validating inputs, before any API call: errors name `parameter` (e.g. "since").
+    """
     if previous is None or isinstance(previous, pd.DataFrame):
         return previous
     try:
         return inventory.load(previous)
     except ValidationError as exc:
-        raise ValidationError("previous", exc.rule, exc.value) from None
+        raise ValidationError(parameter, exc.rule, exc.value) from None
 
 
 def export(df, out_dir, formats=FORMATS, previous=None, title=DEFAULT_TITLE, metadata=None):
@@ -487,23 +614,16 @@ def export(df, out_dir, formats=FORMATS, previous=None, title=DEFAULT_TITLE, met
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("df", "must be a pandas DataFrame (from inventory.collect or inventory.load)",
                               type(df).__name__)
-    chosen = _formats(formats)
-    if not isinstance(title, str) or not title.strip():
-        raise ValidationError("title", "must be a non-empty string", title)
+    chosen, out = _formats(formats), _output(out_dir, title)
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationError("metadata", "must be a dict or None", type(metadata).__name__)
-    if out_dir is None or str(out_dir).strip() == "":
-        raise ValidationError("out_dir", "a folder is required")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValidationError("out_dir", "exists and is not a folder", str(out))
-    previous = _previous(previous)
+    previous = load_previous(previous)
     attrs = dict(df.attrs)
     df = inventory.frame(df)
     df.attrs.update(attrs)
     changes = inventory.diff(previous, df) if previous is not None else None
     summary = summarize(df, changes)
-    meta = _metadata(df, title, metadata, summary, changes)
+    meta = _metadata(df, title, metadata, summary, changes, previous)
     out.mkdir(parents=True, exist_ok=True)
     context = {"title": title, "changes": changes, "meta": meta, "summary": summary}
     return {fmt: WRITERS[fmt](df, out / FILE_NAMES[fmt], **({} if fmt == "csv" else context)) for fmt in chosen}
@@ -526,7 +646,7 @@ def default_out_dir():
     return Path("reports") / f"inventory-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
 
 
-def run_report(target=None, types=None, formats=FORMATS, out_dir=None, previous=None, verify=False,
+def run_report(target=None, types=None, formats=FORMATS, out_dir=None, since=None, verify=False,
                title=DEFAULT_TITLE, progress=True, echo=None):
     """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
 
@@ -535,12 +655,17 @@ def run_report(target=None, types=None, formats=FORMATS, out_dir=None, previous=
     from .client import connect
 
     chosen_formats, chosen_types = _formats(formats), inventory.parse_types(types)
-    before = _previous(previous)
+    out = _output(out_dir or default_out_dir(), title)
+    before = load_previous(since, "since")
     verifier = default_verifier() if verify else None
     client = connect(target)
     if echo:
         echo(f"target: {client.flexops_target.describe()}")
     df = inventory.collect(client, types=chosen_types, progress=progress, verify=verifier)
-    written = export(df, out_dir or default_out_dir(), formats=chosen_formats, previous=before, title=title,
+    written = export(df, out, formats=chosen_formats, previous=before, title=title,
                      metadata={"types": chosen_types or "all"})
+    if echo and before is not None:
+        counts = inventory.diff(before, df).counts
+        echo(f"since {(before.attrs.get('flexops') or {}).get('loaded_from', 'the previous inventory')}: "
+             + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return df, written

@@ -3,13 +3,17 @@
 GET/HEAD are already retried by the HTTP client (see client.py). A POST or DELETE is not: re-sending a create after a
 timeout or a 5xx could make a duplicate, because the first attempt may have committed. So:
 
-- 429: Twilio did not process the request -> wait Retry-After (or back off with jitter) and send again;
+- 429: Twilio did not process the request -> wait Retry-After (+ up to 20 % jitter; without it, exponential backoff
+  with jitter) and send again;
 - 5xx, dropped connection, timeout: the outcome is unknown -> run `reconcile()` (look at the state); a non-None
   answer means the change happened and is returned; otherwise send again;
 - other 4xx: permanent at once.
 
-Everything is bounded by `deadline` seconds and `attempts`; a permanent failure raises TwilioCallFailed naming
-`what`, with the HTTP status and Twilio error code (Twilio's messages carry no credentials; we add none).
+A GET or HEAD that still fails reaches us only after the HTTP client's own retries (429/5xx, connection and read
+errors, Retry-After honoured): `call` does not retry it a second time, so an outage costs one bounded round of
+retries, not attempts x HTTP retries. Everything else is bounded by `deadline` seconds and `attempts`. A permanent
+failure raises TwilioCallFailed naming `what`, with the HTTP status and Twilio error code (Twilio's messages carry
+no credentials; we add none).
 """
 import json
 import random
@@ -26,11 +30,12 @@ BACKOFF_CAP = 8.0
 MAX_RETRY_AFTER = 30.0
 sleep = time.sleep  # module attribute so callers (and tests) can swap in a faster clock
 
-_last = threading.local()  # the last HTTP response this thread saw, for Retry-After
+SAFE_METHODS = ("GET", "HEAD")  # retried by the HTTP client itself (client.safe_retry)
+_last = threading.local()  # the last HTTP request this thread made: its method, and its response for Retry-After
 
 
 def _remember(method, url, params, data, response, error, elapsed):
-    _last.response = response
+    _last.method, _last.response = method, response
 
 
 def watch(client):
@@ -101,6 +106,11 @@ def backoff(attempt):
     return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
+def _throttle_wait(retry_after):
+    """Retry-After plus up to 20 % jitter: the workers throttled together must not all come back together."""
+    return retry_after * (1 + random.random() / 5)
+
+
 def failed(what, failure, attempts, reason=""):
     """The TwilioCallFailed to raise for `failure`: HTTP status, Twilio code and docs link, never a credential."""
     where = f"{what}: " if what else ""
@@ -120,13 +130,15 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
     started = time.monotonic()
     ambiguous_before = False
     for attempt in range(attempts):
-        _last.response = None
+        _last.method = _last.response = None
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - classify() decides; anything else is re-raised as is
             failure = classify(exc, http_client)
             if failure is None:
                 raise
+        if _last.method in SAFE_METHODS:
+            raise failed(what, failure, attempt + 1, "still failing after the HTTP client's retries") from None
         if failure.ambiguous or (failure.status == 409 and ambiguous_before):
             # 409 after an unknown outcome: our earlier attempt most likely committed; look before giving up
             ambiguous_before = True
@@ -136,8 +148,8 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
                     return found
         if failure.permanent:
             raise failed(what, failure, attempt + 1) from None
-        wait = failure.retry_after if failure.throttled and failure.retry_after is not None else backoff(attempt)
-        wait = min(wait, MAX_RETRY_AFTER)
+        wait = min(_throttle_wait(failure.retry_after) if failure.throttled and failure.retry_after is not None
+                   else backoff(attempt), MAX_RETRY_AFTER)
         if attempt + 1 >= attempts:
             break
         if time.monotonic() - started + wait > deadline:

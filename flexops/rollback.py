@@ -5,6 +5,10 @@ and after its last committed one (`after`): what the run created is deleted, wha
 values back, what it deleted is re-created with its previous configuration. A change whose outcome the trail
 cannot tell (a dropped connection) is settled by the run's recorded apply results when it has them.
 
+A run killed with kill -9 may have had calls in flight: committed by Twilio, never answered, so not in the trail.
+Its recorded plan (saved before any change) names them; each is settled against the account: as before the run ->
+nothing to undo; exactly as the run asked -> the run did it, undo it; anything else -> cannot be told, skipped.
+
 Why refuse by default: if someone changed an address after the run, putting back the old values would silently
 undo their work. Every such address is listed (what changed, field by field) and nothing is done unless `force`.
 The rollback itself runs through plan.apply, so it is concurrent, resumable, locked, and audited like any apply.
@@ -63,6 +67,7 @@ class Touched:
     sid: str = None
     methods: list = field(default_factory=list)
     changed: bool = False  # a call committed, or may have
+    planned: dict = None  # the run's planned change, for an address the trail says nothing of (killed mid-call)
 
 
 # --- reading the trail ---------------------------------------------------------------------------------------
@@ -123,7 +128,29 @@ def touched(records, results=None):
             item.final = outcome.get("after") if outcome.get("action") != "delete" else None
             if item.final is None and outcome.get("action") != "delete":
                 item.final = UNKNOWN
+    answered = {o.get("address") for o in _outcomes(results)}
+    for change in ((results or {}).get("plan") or {}).get("changes") or []:
+        address = change.get("address")
+        if change.get("action") in ("create", "update", "delete") and address not in found \
+                and address not in answered:
+            initial = None if change["action"] == "create" else change.get("before")
+            found[address] = Touched(address, initial, UNKNOWN, methods=["planned, no answer recorded"],
+                                     changed=True, planned=change)
     return {a: t for a, t in found.items() if t.changed}
+
+
+def _as_planned(change, live):
+    """`live` when it is exactly what the planned change asked for (so the run's call committed), else UNKNOWN."""
+    desired = change.get("desired")
+    if desired is None:  # a delete
+        return None if live is None else UNKNOWN
+    if live is None:
+        return UNKNOWN
+    try:
+        spec = MessengerAddress.from_params(**{k: v for k, v in desired.items() if k != "address"})
+    except ValidationError:
+        return UNKNOWN
+    return live if not addresses.diff(spec, live) else UNKNOWN
 
 
 def _outcomes(results):
@@ -145,15 +172,16 @@ def spec_from_state(address, state):
     return MessengerAddress.from_params(**{k: v for k, v in params.items() if v not in (None, ())})
 
 
-def _changed(expected, current):
-    """{field: (expected, current)} where the live resource differs from what the run left."""
+def _changed(expected, current, compare_sid=True):
+    """{field: (expected, current)} where the live resource differs from `expected` (a state the run left or
+    found); `compare_sid=False` ignores a re-creation (same configuration, new SID)."""
     if (expected is None) != (current is None):
         return {"exists": (expected is not None, current is not None)}
     if expected is None:
         return {}
     a, b = state_of(expected), state_of(current)
     out = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
-    if expected.get("sid") and current.get("sid") and expected["sid"] != current["sid"]:
+    if compare_sid and expected.get("sid") and current.get("sid") and expected["sid"] != current["sid"]:
         out["sid"] = (expected["sid"], current["sid"])
     return out
 
@@ -183,6 +211,10 @@ def plan_rollback(client, run, force=False, runs_dir=None):
     changes, conflicts = [], []
     for address, item in sorted(items.items()):
         live = resource_json(current.get(address))
+        if item.initial is not UNKNOWN and not _changed(item.initial, live, compare_sid=False):
+            continue  # already as before the run (rolled back earlier, or a resumed rollback): nothing to undo
+        if item.planned is not None:
+            item.final = _as_planned(item.planned, live)
         if item.initial is UNKNOWN or item.final is UNKNOWN:
             which = "before" if item.initial is UNKNOWN else "after"
             conflicts.append(Conflict(address, f"the state {which} the run is not in its audit trail "

@@ -14,6 +14,7 @@ stays the string "0012" when the default is a string (papermill alone would pass
 import ast
 import getpass
 import hashlib
+import html
 import json
 import os
 import secrets
@@ -171,24 +172,35 @@ def ensure_kernel(name=KERNEL):
                                "--display-name", f"{name} ({Path(sys.prefix).name})"],
                               capture_output=True, timeout=120)
         spec = manager.get_kernel_spec(name) if done.returncode == 0 else None
-    if spec is not None and spec.argv and Path(spec.argv[0]).exists():
+    # Only a spec that starts this environment's Python: a `flexops` spec left by another checkout (say, in the
+    # user's Jupyter folder, which comes first) would run the notebooks with someone else's packages.
+    if spec is not None and spec.argv and Path(os.path.abspath(spec.argv[0])).parent.parent == Path(sys.prefix):
         chosen = name
     _kernel_cache[name] = chosen
     return chosen
 
 
 class RunControl:
-    """Per-run kernel environment and Ctrl-C handling.
+    """Per-run kernel environment and Ctrl-C handling, for the whole run.
 
     The first SIGINT/SIGTERM interrupts the kernel (the running cell raises KeyboardInterrupt, papermill saves the
-    notebook) and stops before the next cell; a second one aborts at once.
+    notebook) and stops before the next cell; a second one aborts at once. Before a kernel exists it aborts at once;
+    while the run folder is being completed (`finishing`) signals are noted and otherwise ignored, so the record is
+    never cut short.
     """
 
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, env=None):
+        self.env = dict(env or {})
         self.stop = threading.Event()
         self.km = None
-        self.cell_index = None
+        self.cell_index = None  # papermill's index of the cell last started (or about to be)
+        self.signal_name = None
+        self.finishing = False
+
+    @property
+    def why(self):
+        """How the run was interrupted, for the manifest."""
+        return f"interrupted by {self.signal_name}" if self.signal_name else "interrupted"
 
     def kernel_manager_class(self):
         from jupyter_client.manager import AsyncKernelManager
@@ -206,6 +218,9 @@ class RunControl:
         return RunKernelManager
 
     def on_signal(self, signum, frame):
+        self.signal_name = self.signal_name or signal.Signals(signum).name
+        if self.finishing:
+            return
         if self.stop.is_set() or self.km is None:
             self.stop.set()
             raise KeyboardInterrupt
@@ -242,9 +257,9 @@ def _engine():
             start = nb_man.cell_start
 
             def cell_start(cell, cell_index=None, **kw):
+                run_control.cell_index = cell_index
                 if run_control.stop.is_set():
                     raise KeyboardInterrupt
-                run_control.cell_index = cell_index
                 return start(cell, cell_index, **kw)
 
             nb_man.cell_start = cell_start
@@ -279,8 +294,11 @@ def exit_code_for(ename, evalue):
 
 
 def execute(notebook, parameters=None, target=None, runs_dir=None, raw_parameters=None, no_input=False,
-            report_mode=False, kernel_name=None, progress_bar=False, timeout=None):
-    """Run `notebook` headless into a new run folder; never raises for a failing run, returns its RunRecord."""
+            report_mode=False, kernel_name=None, progress_bar=False, timeout=None, parameters_file=None):
+    """Run `notebook` headless into a new run folder; never raises for a failing run, returns its RunRecord.
+
+    `parameters_file` (YAML/JSON) is read inside the run, so a broken file is a bad-parameters run (exit 2) with
+    its folder like any other; `parameters` win over it."""
     notebook = Path(notebook)
     if not notebook.is_file():
         raise ValidationError("notebook", "no such notebook file", os.fspath(notebook))
@@ -295,27 +313,32 @@ def execute(notebook, parameters=None, target=None, runs_dir=None, raw_parameter
     audit.AuditLog(folder / audit.AUDIT_FILE, run_id).touch()
     manifest = _base_manifest(run_id, notebook, target, started, no_input, report_mode)
     _write_json(folder / MANIFEST, manifest)
-    outcome = {"status": "interrupted", "exit_code": EXIT_INTERRUPTED, "error": None}  # until proven otherwise
+    control = RunControl({"FLEXOPS_RUN_DIR": os.fspath(folder), "FLEXOPS_RUN_ID": run_id})
+    outcome = _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted")  # until proven otherwise
     params = {k: audit.REDACTED if audit.is_secret_key(k) else v
               for k, v in {**(parameters or {}), **(raw_parameters or {})}.items()}
-    try:
+    with control.signals():
         try:
-            params = prepare_parameters(notebook, parameters, raw_parameters, target)
-        except ValidationError as exc:
-            outcome = _failure(EXIT_BAD_PARAMETERS, "ValidationError", str(exc))
-        else:
-            manifest["kernel"] = kernel_name or ensure_kernel()
-            env = {"FLEXOPS_RUN_DIR": os.fspath(folder), "FLEXOPS_RUN_ID": run_id}
-            if target:
-                env["FLEXOPS_TARGET"] = settings.choose_target(target)
-            outcome = _papermill(notebook, folder, params, env, manifest["kernel"], report_mode, progress_bar,
-                                 timeout)
-    except KeyboardInterrupt:
-        outcome = _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted")
-    except Exception as exc:  # a bug or an environment problem: still leave a complete folder
-        outcome = _failure(EXIT_FAILED, type(exc).__name__, str(exc)[:1000])
-    finally:
-        manifest = _finish(folder, notebook, manifest, outcome, params, no_input)
+            try:
+                if parameters_file:
+                    parameters = {**load_parameters_file(parameters_file), **(parameters or {})}
+                params = prepare_parameters(notebook, parameters, raw_parameters, target)
+                _write_json(folder / PARAMETERS, params)  # now, in case the run is killed
+            except ValidationError as exc:
+                outcome = _failure(EXIT_BAD_PARAMETERS, "ValidationError", str(exc))
+            else:
+                manifest["kernel"] = kernel_name or ensure_kernel()
+                if target:
+                    control.env["FLEXOPS_TARGET"] = settings.choose_target(target)
+                outcome = _papermill(notebook, folder, params, control, manifest["kernel"], report_mode,
+                                     progress_bar, timeout)
+        except KeyboardInterrupt:
+            outcome = _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", control.why)
+        except Exception as exc:  # a bug or an environment problem: still leave a complete folder
+            outcome = _failure(EXIT_FAILED, type(exc).__name__, str(exc)[:1000])
+        finally:
+            control.finishing = True
+            manifest = _finish(folder, notebook, manifest, outcome, params, no_input, control.cell_index)
     return RunRecord(run_id, folder, manifest["status"], manifest["exit_code"], manifest)
 
 
@@ -325,37 +348,36 @@ def _failure(exit_code, ename, evalue, cell_index=None, execution_count=None):
             "error": {"ename": ename, "evalue": evalue, "cell_index": cell_index, "execution_count": execution_count}}
 
 
-def _papermill(notebook, folder, params, env, kernel, report_mode, progress_bar, timeout):
+def _papermill(notebook, folder, params, control, kernel, report_mode, progress_bar, timeout):
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    control = RunControl(env)
     try:
-        with control.signals():
-            papermill.execute_notebook(os.fspath(notebook), os.fspath(folder / OUTPUT_NB), parameters=params,
-                                       kernel_name=kernel, engine_name=_engine(), progress_bar=progress_bar,
-                                       report_mode=report_mode, execution_timeout=timeout, run_control=control)
+        papermill.execute_notebook(os.fspath(notebook), os.fspath(folder / OUTPUT_NB), parameters=params,
+                                   kernel_name=kernel, engine_name=_engine(), progress_bar=progress_bar,
+                                   report_mode=report_mode, execution_timeout=timeout, run_control=control)
         return {"status": "succeeded", "exit_code": EXIT_OK, "error": None}
     except PapermillExecutionError as exc:
-        code = EXIT_INTERRUPTED if control.stop.is_set() else exit_code_for(exc.ename, exc.evalue)
-        return _failure(code, exc.ename, str(exc.evalue)[:2000], execution_count=exc.exec_count)
-    except KeyboardInterrupt:
-        return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted (Ctrl-C / SIGTERM)")
-    except Exception as exc:  # e.g. the kernel died of the interrupt while starting
         if control.stop.is_set():
-            return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", f"interrupted ({type(exc).__name__})")
-        raise
+            return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", control.why, execution_count=exc.exec_count)
+        return _failure(exit_code_for(exc.ename, exc.evalue), exc.ename, str(exc.evalue)[:2000],
+                        execution_count=exc.exec_count)
+    except KeyboardInterrupt:
+        return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", control.why)
+    except Exception as exc:  # the kernel died (DeadKernelError), a timeout, or the kernel died of the interrupt
+        if control.stop.is_set():
+            return _failure(EXIT_INTERRUPTED, "KeyboardInterrupt", f"{control.why} ({type(exc).__name__})")
+        return _failure(EXIT_FAILED, type(exc).__name__, str(exc)[:2000])
 
 
-def _finish(folder, notebook, manifest, outcome, params, no_input):
+def _finish(folder, notebook, manifest, outcome, params, no_input, running_cell=None):
     """Complete the folder whatever happened: output notebook + HTML, parameters, results, manifest."""
     out = folder / OUTPUT_NB
-    if not out.exists():
-        _placeholder_notebook(notebook, out, outcome)
     if outcome["error"]:
-        cell = failing_cell(out)
+        cell = failing_cell(out, running_cell)
         if cell is not None:
             outcome["error"]["cell_index"] = cell
+        _explain(out, notebook, outcome)
     _write_html(out, folder / OUTPUT_HTML, no_input)
     results = _read_json(folder / RESULTS_FILE, None)
     if results is None:
@@ -375,35 +397,44 @@ def _finish(folder, notebook, manifest, outcome, params, no_input):
     return manifest
 
 
-def failing_cell(output_notebook):
-    """Index in the source notebook of the cell that failed or was running (papermill's own cells not counted)."""
+def failing_cell(output_notebook, running=None):
+    """Index in the source notebook of the cell that failed or was running (papermill's own cells not counted).
+
+    `running` is papermill's index of the cell last started: the answer when the notebook carries no mark, as
+    after a dead kernel or an abort."""
     nb = _read_json(output_notebook, None)
     if not nb:
         return None
-    index = 0
-    for cell in nb.get("cells", []):
-        tags = cell.get("metadata", {}).get("tags", [])
-        if any(t in tags for t in PAPERMILL_CELLS):
-            continue
+    cells = [(position, cell) for position, cell in enumerate(nb.get("cells", []))
+             if not any(t in cell.get("metadata", {}).get("tags", []) for t in PAPERMILL_CELLS)]
+    for index, (_, cell) in enumerate(cells):
         state = cell.get("metadata", {}).get("papermill", {})
         if state.get("exception") or state.get("status") == "running":
             return index
-        index += 1
-    return None
+    return next((index for index, (position, _) in enumerate(cells) if position == running), None)
 
 
-def _placeholder_notebook(notebook, out, outcome):
-    """Nothing ran (refused parameters, kernel never started): the source notebook under an explanation."""
+def _explain(out, notebook, outcome):
+    """Say at the top of output.ipynb (and so output.html) how the run ended, unless papermill already did; with
+    no output notebook (nothing ran), the source notebook under that note stands in for it."""
     import nbformat
 
     try:
-        nb = nbformat.read(os.fspath(notebook), as_version=4)
+        nb = nbformat.read(os.fspath(out if out.exists() else notebook), as_version=4)
     except Exception:  # unreadable notebook: an empty one still explains the run
         nb = nbformat.v4.new_notebook()
-    error = outcome.get("error") or {}
+    if out.exists() and any(PAPERMILL_CELLS[1] in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        return
+    error = outcome["error"]
+    cell = error.get("cell_index")
+    if not out.exists():
+        what = "This runbook did not run"
+    else:
+        what = ("This run was interrupted" if outcome["status"] == "interrupted" else "This run failed") + (
+            f" at cell {cell}; later cells did not run" if cell is not None else "")
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(
-        f"**This runbook did not run**: {error.get('ename', outcome['status'])}: {error.get('evalue', '')}",
-        metadata={"tags": ["papermill-error-cell-tag"]}))
+        f"**{what}**: {html.escape(error['ename'])}: {html.escape(str(error['evalue'] or ''))}",
+        metadata={"tags": [PAPERMILL_CELLS[1]]}))
     nbformat.write(nb, os.fspath(out))
 
 
@@ -425,7 +456,7 @@ def _base_manifest(run_id, notebook, target, started, no_input, report_mode):
                          **_git_state(notebook)},
             "versions": {name: _version(name) for name in ("flexops", "twilio", "papermill", "nbclient")}
             | {"python": sys.version.split()[0]},
-            "user": _user(), "host": socket.gethostname(),
+            "user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
             "target": _target_info(target, {}), "started_at": started.isoformat(timespec="seconds"),
             "ended_at": None, "duration_s": None, "options": {"no_input": no_input, "report_mode": report_mode}}
 
@@ -520,14 +551,71 @@ def find_run(run, runs_dir=None):
     return matches[0]
 
 
+def status_of(manifest):
+    """The manifest's status, except that a run still `running` whose process is gone (killed, or the machine went
+    down) is `aborted`: its folder keeps what was written until then, every audit line included."""
+    status, pid = manifest.get("status"), manifest.get("pid")
+    if status == "running" and isinstance(pid, int) and manifest.get("host") == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "aborted"
+        except OSError:  # someone else's live process
+            pass
+    return status
+
+
 def row(folder, manifest):
-    """One line of `flexops runs list`."""
+    """One line of `flexops runs list`: changes = mutations Twilio accepted, failed_calls = refused or unanswered."""
     target = manifest.get("target") or {}
+    counts = audit.summary(folder / audit.AUDIT_FILE)
     return {"id": manifest.get("run_id", folder.name), "notebook": Path(manifest["notebook"]["path"]).name,
             "target": "sandbox" if target.get("kind") == "sandbox" else target.get("account") or target.get("kind"),
-            "status": manifest.get("status"), "started": manifest.get("started_at"),
-            "duration": manifest.get("duration_s"),
-            "changes": audit.summary(folder / audit.AUDIT_FILE)["lines"]}
+            "status": status_of(manifest), "started": manifest.get("started_at"),
+            "duration": manifest.get("duration_s"), "changes": counts["changes"], "failed_calls": counts["failed"]}
+
+
+def describe(folder, max_changes=50):
+    """`flexops runs show`: one run as `label: value` lines — what ran, against what, how it ended, what changed."""
+    folder = Path(folder)
+    m = _read_json(folder / MANIFEST, {}) or {}
+    results = _read_json(folder / RESULTS_FILE, {}) or {}
+    nb, target, error = m.get("notebook") or {}, m.get("target") or {}, m.get("error") or {}
+    git = f", git {nb['git_commit'][:10]}{' (modified)' if nb.get('git_modified') else ''}" \
+        if nb.get("git_commit") else ""
+    where = "sandbox" if target.get("kind") == "sandbox" else target.get("kind")
+    lines = [("run", m.get("run_id", folder.name)), ("folder", os.fspath(folder)),
+             ("notebook", f"{nb.get('path')}" + (f" (sha256 {nb['sha256'][:12]}{git})" if nb.get("sha256") else "")),
+             ("target", " ".join(str(v) for v in (where, target.get("account")) if v)
+              + (f" (credentials from {target['credentials_from']})" if target.get("credentials_from") else "")),
+             ("status", status_of(m) + (f" (exit {m['exit_code']})" if m.get("exit_code") is not None else ""))]
+    if error:
+        cell = f" at cell {error['cell_index']}" if error.get("cell_index") is not None else ""
+        lines.append(("error", f"{error.get('ename')}{cell}: {str(error.get('evalue') or '').strip()}"))
+    ended = f"ended {m['ended_at']}, {m.get('duration_s')} s" if m.get("ended_at") else "no end recorded"
+    lines += [("started", f"{m.get('started_at')}, {ended}"),
+              ("by", f"{m.get('user')}@{m.get('host')}"),
+              ("versions", ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items() if v))]
+    params = _read_json(folder / PARAMETERS, None) or m.get("parameters") or {}
+    lines.append(("parameters", ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in params.items()) or "-"))
+    if isinstance(results.get("summary"), dict):
+        lines.append(("summary", ", ".join(f"{k}={v}" for k, v in results["summary"].items())))
+    for kind, path in (results.get("reports") or {}).items() if isinstance(results.get("reports"), dict) else []:
+        lines.append(("report", f"{kind}: {path}"))
+    counts = audit.summary(folder / audit.AUDIT_FILE)
+    lines.append(("changes", f"{counts['changes']} accepted, {counts['failed']} refused or unanswered "
+                             f"(audit.jsonl, {counts['lines']} line(s))"))
+    records = audit.read(folder / audit.AUDIT_FILE, strict=False)
+    for record in records[:max_changes]:
+        code = f" error {record['error_code']}" if record.get("error_code") else ""
+        lines.append(("", f"{record.get('seq')}. {record.get('method')} {record.get('product')} "
+                          f"{record.get('path')} -> {record.get('status') or 'no answer'}{code}"
+                          + (f" {record['sid']}" if record.get("sid") else "")))
+    if len(records) > max_changes:
+        lines.append(("", f"... {len(records) - max_changes} more in audit.jsonl"))
+    lines.append(("files", ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))))
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"{label + ':' if label else '':<{width + 1}} {value}" for label, value in lines)
 
 
 def verify_run(run, runs_dir=None):

@@ -323,6 +323,7 @@ class CreateForm(Panel):
                                     progress=False)
         self.put_table(checks.table(self.checks), "Checks")
         notebook.record("checks", [r.to_dict() for r in self.checks])
+        notebook.record("summary", checks.summary(self.checks))
         self.say(notebook.plan_text(self.result), problem=self.result.action == "drift")
         return self.result
 

@@ -4,6 +4,7 @@ import time
 import pytest
 
 from flexops import addresses, retry
+from flexops.client import connect, sandbox_target
 from flexops.addresses import MessengerAddress
 from flexops.exceptions import TwilioCallFailed, ValidationError
 
@@ -17,6 +18,10 @@ CREATE_PATH = "^/v1/Configuration/Addresses$"
 
 def studio_spec(sandbox, page=PAGE, **extra):
     return MessengerAddress.from_params(page_id=page, studio_flow_sid=sandbox.demo["messaging_flow_sid"], **extra)
+
+
+def client_for(sandbox):
+    return connect(sandbox_target(url=sandbox.url))
 
 
 def record_calls(client):
@@ -113,6 +118,7 @@ def test_loose_parameters_are_coerced():
                                         retry_count=3, allow_insecure_webhook="no")
     assert hook.integration == "webhook" and hook.webhook_method == "GET" and hook.retry_count is None
     assert hook.webhook_filters == ("onMessageAdded", "onParticipantAdded")
+    assert MessengerAddress.from_params(page_id=PAGE, studio_flow_sid=FLOW, friendly_name=2024).friendly_name == "2024"
     listed = MessengerAddress.from_params(page_id=PAGE, integration="webhook", webhook_url=HOOK,
                                           webhook_filters=["onMessageAdded"])
     assert listed.webhook_filters == ("onMessageAdded",)
@@ -236,6 +242,45 @@ def test_a_5xx_before_commit_is_retried_once_checked(sandbox, client):
     assert len(posts) == 2, "one failed create, one retried create"
     methods = [c[0] for c in calls]
     assert methods[:3] == ["GET", "POST", "GET"], "looked up first, and again after the 503, before re-sending"
+
+
+@pytest.mark.parametrize("commits", ["before the re-send", "after the re-send"])
+def test_no_duplicate_after_a_read_timeout_on_create(sandbox, monkeypatch, commits):
+    """The client stops waiting (its own read timeout) while Twilio is still working on the create, which then
+    commits before or after our retry: the address is looked up before re-sending, and there is exactly one."""
+    slow = connect(sandbox_target(url=sandbox.url), timeout=0.4)
+    sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="latency",
+                              latency_ms=1200, times=1)
+    if commits == "before the re-send":
+        monkeypatch.setattr(retry, "sleep", lambda seconds: time.sleep(1.5))
+    calls = record_calls(slow)
+    result = addresses.ensure(slow, studio_spec(sandbox))
+    methods = [m for m, _ in calls]
+    time.sleep(1.5)  # let the slow first create finish on the server side
+    assert result.action == "created"
+    assert [c.sid for c in messenger_configs(slow)] == [result.sid]
+    assert methods[:4] == ["GET", "POST", "GET", "POST"], "looked up again after the timeout, before re-sending"
+    if commits == "before the re-send":
+        assert methods[4:] == ["GET"], "the re-send met the committed address (409): looked up, not failed"
+    assert addresses.ensure(client_for(sandbox), studio_spec(sandbox)).action == "unchanged"
+
+
+def test_a_failing_lookup_is_retried_by_the_http_client_only(sandbox, client):
+    """GETs are retried once, by the HTTP client (honouring Retry-After); retry.call does not multiply them."""
+    from requests.adapters import HTTPAdapter
+
+    from flexops.client import safe_retry
+
+    client.http_client.session.mount("http://", HTTPAdapter(max_retries=safe_retry(total=2)))  # a short backoff
+    sandbox.control.add_fault(product="conversations", method="GET", path="^/v1/Configuration/Addresses/",
+                              status=503, code=20503)
+    sandbox.control.reset_stats()
+    started = time.monotonic()
+    with pytest.raises(TwilioCallFailed, match="still failing after the HTTP client's retries") as caught:
+        addresses.ensure(client, studio_spec(sandbox))
+    assert (caught.value.status, caught.value.code) == (503, 20503)
+    assert sandbox.control.stats()["requests"] == {"GET conversations": 3}, "1 + 2 HTTP retries, no more"
+    assert time.monotonic() - started < 5
 
 
 def test_429_with_retry_after_is_waited_then_retried(sandbox, client):

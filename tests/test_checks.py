@@ -45,6 +45,14 @@ def test_results_table_summary_and_failures():
         checks.CheckResult("a", "b", "ok")
 
 
+def test_subject_table_has_one_row_per_address_with_its_worst_status():
+    rows = [checks.CheckResult("a", "one", "pass"), checks.CheckResult("a", "two", "fail", "bad", "fix it"),
+            checks.CheckResult("b", "one", "warn"), checks.CheckResult("b", "two", "pass")]
+    assert checks.subject_table(rows).to_dict("records") == [
+        {"subject": "a", "status": "✗", "passed": 1, "failed": 1, "warnings": 0, "failed checks": "two"},
+        {"subject": "b", "status": "!", "passed": 1, "failed": 0, "warnings": 1, "failed checks": ""}]
+
+
 # --- preflight -----------------------------------------------------------------------------------------------
 
 def test_preflight_passes_on_the_demo_account(sandbox, client):
@@ -130,6 +138,23 @@ def test_inbound_message_creates_twilio_shaped_resources(sandbox, client):
     assert execution["flow_sid"] == sandbox.demo["messaging_flow_sid"]
 
 
+def test_a_studio_execution_is_recorded_only_for_a_published_flow(sandbox, client):
+    account = sandbox.demo["account_sid"]
+    executions = lambda: sandbox.store.read(  # noqa: E731
+        "SELECT data FROM resources WHERE account_sid = ? AND kind = 'studio_execution'", (account,))
+    add_studio(client, sandbox, page=PAGE, flow_sid=sandbox.demo["draft_flow_sid"])
+    addresses.create(client, MessengerAddress.from_params(page_id=OTHER, integration="webhook", webhook_url=HOOK))
+    for page in (PAGE, OTHER):
+        reply = sandbox.control.simulate_inbound(page, CUSTOMER, "hi")
+        assert reply["delivered"] and reply["conversation_created"] and reply["studio_execution_sid"] is None, page
+    assert reply["webhook_url"] == HOOK and executions() == []
+    client.studio.v2.flows(sandbox.demo["draft_flow_sid"]).update(status="published")
+    late = sandbox.control.simulate_inbound(PAGE, CUSTOMER, "still there?")
+    assert not late["conversation_created"] and late["studio_execution_sid"] is None, "only a new conversation"
+    fresh = sandbox.control.simulate_inbound(PAGE, "7712345678900000", "hello")
+    assert fresh["studio_execution_sid"].startswith("FN") and len(executions()) == 1
+
+
 def test_inbound_resources_follow_twilios_schemas(sandbox, client):
     """Every property Twilio's OpenAPI documents is present, and nothing else (the contract suite's rule)."""
     pytest.importorskip("openapi_core")
@@ -202,6 +227,7 @@ def test_verify_webhook_addresses_and_conversation_services(sandbox, client):
                                                           webhook_filters="onMessageAdded",
                                                           conversation_service_sid="IS" + "0" * 32))
     sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
+    assert client.conversations.v1.conversations.list() == [], "not in the default service: found in its own"
     rows = checks.verify(client)
     first, other = by_check(rows, "messenger:" + PAGE), by_check(rows, "messenger:" + OTHER)
     assert first["webhook https"].status == "pass" and first["webhook method"].detail == "POST"

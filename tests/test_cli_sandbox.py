@@ -5,10 +5,14 @@ import signal
 import subprocess
 import sys
 
+import psutil
+import requests
 from click.testing import CliRunner
 
 from flexops.cli import main
 from flexops.client import connect, sandbox_target
+from flexops.sandbox.server import is_loopback
+from flexops.sandbox.store import Store
 
 
 def test_serve_prints_url_and_credentials_and_serves_the_sdk(tmp_path):
@@ -19,25 +23,61 @@ def test_serve_prints_url_and_credentials_and_serves_the_sdk(tmp_path):
         first = proc.stdout.readline()
         assert first.startswith("flexops sandbox listening on http://127.0.0.1:")
         url = first.split()[-1]
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet") if c.status == "LISTEN"]
+        assert [(a.ip, a.port) for a in listening] == [("127.0.0.1", int(url.rsplit(":", 1)[1]))]
         client = connect(sandbox_target(url=url))
         assert client.flex_api.v1.configuration().fetch().status == "ok"
         client.conversations.v1.address_configurations.create(type="messenger", address="messenger:55555")
         result = CliRunner().invoke(main, ["sandbox", "credentials", "--url", url, "--json"])
         assert result.exit_code == 0
-        assert json.loads(result.output)["account_sid"] == client.account_sid
+        creds = json.loads(result.output)
+        assert creds["account_sid"] == client.account_sid
+        banner = [proc.stdout.readline().split() for _ in range(3)]
+        assert banner == [["export", f"FLEXOPS_SANDBOX_URL={url}"], ["account", "SID:", creds["account_sid"]],
+                          ["auth", "token:", creds["auth_token"], *banner[2][3:]]]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     # state survives the process: a new server on the same file sees the address
-    from flexops.sandbox.store import Store
     store = Store(db)
     assert store.get(store.setting("default_account"), "address_configuration", key="messenger:55555")
 
 
-def test_credentials_from_a_db_without_accounts_is_a_clear_error(tmp_path):
+def test_credentials_without_a_sandbox_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("FLEXOPS_SANDBOX_URL", raising=False)
+    missing = tmp_path / "missing.db"
+    result = CliRunner().invoke(main, ["sandbox", "credentials", "--db", str(missing)])
+    assert result.exit_code == 1 and "no sandbox database at" in result.output
+    assert not missing.exists()  # asking must not create an empty database
+
+    Store(tmp_path / "empty.db")
     result = CliRunner().invoke(main, ["sandbox", "credentials", "--db", str(tmp_path / "empty.db")])
-    assert result.exit_code != 0
-    assert "no account yet" in result.output
+    assert result.exit_code == 1 and "no account yet" in result.output
+
+    result = CliRunner().invoke(main, ["sandbox", "credentials", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 3 and "cannot reach the sandbox at http://127.0.0.1:9" in result.output
+    assert not isinstance(result.exception, requests.RequestException)  # a clear line, not a traceback
+
+
+def test_credentials_json_from_the_database(sandbox, monkeypatch):
+    monkeypatch.delenv("FLEXOPS_SANDBOX_URL")
+    result = CliRunner().invoke(main, ["sandbox", "credentials", "--db", sandbox.store.path, "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {key: sandbox.demo[key]
+                                         for key in ("account_sid", "auth_token", "api_key", "api_secret")}
+
+
+def test_serve_help_says_it_listens_on_loopback():
+    result = CliRunner().invoke(main, ["sandbox", "serve", "--help"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert "[default: 127.0.0.1]" in text and "loopback" in text
+    assert "FLEXOPS_SANDBOX_URL" in text and "--db" in text and "credentials" in text
+
+
+def test_only_loopback_addresses_count_as_loopback():
+    assert all(map(is_loopback, ["127.0.0.1", "127.8.9.10", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.20", "sandbox.example.com"]))
 
 
 def test_help_explains_targets():

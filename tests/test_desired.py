@@ -34,6 +34,15 @@ def test_example_yaml_and_csv_describe_the_same_addresses():
     assert from_yaml.entries[1].spec("FW" + "a" * 32).retry_count == 1  # row value wins over the default
 
 
+def test_the_commented_webhook_example_is_valid(tmp_path):
+    lines = (ROOT / "examples" / "inventory.yaml").read_text().splitlines()
+    start = lines.index("# A page served by a webhook instead of Studio:") + 1
+    path = write(tmp_path, "webhook.yaml", "\n".join(lines[:start] + [line[1:] for line in lines[start:]]))
+    spec = desired.load(path).entries[-1].spec()
+    assert spec.integration == "webhook" and spec.webhook_filters == ("onMessageAdded",)
+    assert spec.retry_count is None and spec.studio_flow_sid is None  # the studio defaults do not apply to it
+
+
 def test_all_yaml_problems_at_once_with_line_and_field(tmp_path):
     path = write(tmp_path, "bad.yaml", """\
 prune: maybe
@@ -67,6 +76,8 @@ color: blue
     assert "duplicate page id 204738392011235 (first on line 8)" in text
     assert "defaults.retry_count: must be a whole number from 0 to 3" in text
     assert text.count("defaults.retry_count") == 1  # a bad default is reported once, not once per row
+    assert "webhook_url: must use https:// (got 'http://insecure.example')" in text
+    assert "allow_insecure_webhook" not in text  # not something a desired-state file can set
 
 
 def test_page_ids_stay_strings_and_unquoted_digits_are_accepted(tmp_path):

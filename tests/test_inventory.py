@@ -74,6 +74,20 @@ def test_each_flow_fetched_once(sandbox, client):
     assert (df["studio_flow_name"] == "Messaging Flow").sum() == 6
 
 
+def test_flows_are_fetched_concurrently(sandbox, client):
+    import time
+
+    definition = client.studio.v2.flows(sandbox.demo["messaging_flow_sid"]).fetch().definition
+    for n in range(4):
+        flow = client.studio.v2.flows.create(friendly_name=f"Flow {n}", status="published", definition=definition)
+        make(client, f"messenger:8000000{n}", auto_creation_type="studio", auto_creation_studio_flow_sid=flow.sid)
+    sandbox.control.add_fault(product="studio", method="GET", action="latency", latency_ms=400)
+    started = time.perf_counter()
+    df = inventory.collect(client, progress=False)
+    assert time.perf_counter() - started < 1.2, "4 flows x 400 ms must overlap"  # sequential: >= 1.6 s
+    assert sorted(df["studio_flow_name"]) == [f"Flow {n}" for n in range(4)]
+
+
 def test_types_filter_is_server_side(mixed):
     listed = requests_to(mixed, "/Configuration/Addresses")
     df = inventory.collect(mixed, types="sms, messenger", progress=False)
@@ -198,3 +212,46 @@ def test_load_refuses_files_that_are_not_reports(tmp_path, name, content):
     with pytest.raises(ValidationError) as err:
         inventory.load(tmp_path / name)
     assert err.value.parameter == "path"
+
+
+def test_load_from_a_folder_of_reports_takes_the_newest(tmp_path, mixed):
+    import os
+
+    from flexops import reports
+
+    df = inventory.collect(mixed, progress=False)
+    older = reports.export(df, tmp_path / "reports" / "old", formats="json,csv")
+    newer = reports.export(df.iloc[:1], tmp_path / "reports" / "new", formats="csv")  # no JSON in the newest
+    for path in older.values():
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    back = inventory.load(tmp_path / "reports")
+    assert back.attrs["flexops"]["loaded_from"] == str(newer["csv"]) and len(back) == 1
+    assert inventory.load(tmp_path / "reports" / "old").attrs["flexops"]["loaded_from"].endswith("inventory.json")
+
+
+def test_diff_compares_only_the_types_both_inventories_listed(tmp_path, mixed):
+    from flexops import reports
+
+    everything = inventory.collect(mixed, progress=False)
+    messenger = inventory.collect(mixed, types="messenger", progress=False)
+    for old, new in ((everything, messenger), (messenger, everything)):
+        changes = inventory.diff(old, new)
+        assert changes.counts == {"added": 0, "removed": 0, "changed": 0, "unchanged": 2}
+        assert changes.types == ["messenger"] and changes.to_dict()["types"] == ["messenger"]
+    assert inventory.diff(everything, everything).types is None
+    # a report file keeps the scope in its JSON metadata; a CSV has none, so only the other side's scope applies
+    files = reports.export(messenger, tmp_path, formats="json,csv")
+    assert inventory.diff(files["json"], everything).counts["added"] == 0
+    assert inventory.diff(files["csv"], everything).counts["added"] == 1  # the SMS address looks new
+    assert inventory.diff(everything, inventory.load(files["csv"])).counts["removed"] == 1
+    assert inventory.diff(inventory.load(files["csv"]), messenger).types == ["messenger"]
+
+
+def test_docs_describe_every_column_and_dtype():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text(encoding="utf-8")
+    table = text.split("## Columns", 1)[1].split("\n\n")[2]
+    documented = [tuple(cell.strip(" `") for cell in line.strip("|").split("|")[:2])
+                  for line in table.splitlines()[2:]]
+    assert documented == [(column, inventory.DTYPES[column]) for column in inventory.COLUMNS]

@@ -63,6 +63,12 @@ def run(tmp_path, monkeypatch):
     return execute
 
 
+def html_shown(output):
+    """Every HTML output of an executed notebook, joined."""
+    return "".join(o["data"]["text/html"] for cell in nbformat.read(output, as_version=4).cells
+                   for o in cell.get("outputs", []) if "text/html" in o.get("data", {}))
+
+
 def mutations(sandbox):
     return sum(n for key, n in sandbox.control.stats()["requests"].items() if key.split()[0] in ("POST", "DELETE"))
 
@@ -102,6 +108,27 @@ def test_notebooks_are_what_the_generator_makes():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_runbook_tables_read_well_and_big_check_lists_show_what_needs_work(capsys, monkeypatch, tmp_path):
+    from flexops import notebook
+    from flexops.checks import CheckResult
+
+    assert list(notebook.fields_frame({"url": None, "filters": [], "verification": {"pass": 2, "fail": 1},
+                                       "events": ("a", "b"), "count": 0})["value"]) == \
+        ["—", "—", "pass: 2, fail: 1", "a, b", 0]
+    rows = [CheckResult(f"messenger:1000{n}", "exists", "pass") for n in range(5)]
+    rows.append(CheckResult("messenger:10009", "flow published", "fail", "draft", "Publish it"))
+    notebook.show_checks(rows, "Verification", limit=3)
+    shown = capsys.readouterr().out
+    assert "Verification by address" in shown and "the 1 failed or warning rows of 6" in shown
+    assert "Publish it" in shown and " exists " not in shown, "passing rows are left out above the limit"
+    notebook.show_checks(rows[:2], "Verification")
+    assert capsys.readouterr().out.count("exists") == 2, "every row when they are few"
+    monkeypatch.delenv("FLEXOPS_RUN_DIR", raising=False)
+    assert notebook.progress() is True
+    monkeypatch.setenv("FLEXOPS_RUN_DIR", str(tmp_path))
+    assert notebook.progress() is False, "a recorded headless run keeps no stale progress widgets"
 
 
 # --- 00 connect ----------------------------------------------------------------------------------------------
@@ -239,6 +266,10 @@ def test_verify_catches_broken_flows_and_a_missing_first_message(sandbox, client
     add_address(client, PAGE3, survey.sid)
     broken = run(VERIFY, target="sandbox", page_ids=f"{PAGE}, {PAGE2},{PAGE3}")
     assert broken.error is not None and broken.error.ename == "CheckFailed"
+    counted, shown = broken.results["summary"], html_shown(broken.output)
+    assert counted["total"] == 27 and counted["failed"] == 6
+    assert f"27 checks: {counted['passed']} passed ✓, 6 failed ✗" in shown and "Verification by address" in shown
+    assert "application/vnd.jupyter.widget-view+json" not in Path(broken.output).read_text(), "no stale bars"
     assert rows_of(broken.results, f"messenger:{PAGE}")["first message"]["status"] == "fail"
     assert rows_of(broken.results, f"messenger:{PAGE}")["flow reaches Send to Flex"]["status"] == "pass"
     assert rows_of(broken.results, f"messenger:{PAGE2}")["flow published"]["status"] == "fail"
@@ -293,6 +324,7 @@ def test_flexops_demo_runs_the_whole_sequence(tmp_path, monkeypatch):
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert any("10 create " in line and "created messenger:" + PAGE in line for line in lines)
+    assert any("first message" in line and "Studio execution FN" in line for line in lines)
     assert any("20 verify" in line and "0 failed" in line for line in lines)
     assert any("10 create again" in line and "no change" in line for line in lines)
     executed = sorted(out.glob("*/*.ipynb"))
@@ -308,7 +340,5 @@ def test_markup_in_names_is_shown_as_text_in_the_executed_notebook(sandbox, clie
     add_address(client, PAGE, sandbox.demo["messaging_flow_sid"], friendly_name='<script>alert("x")</script><b>')
     result = run(VERIFY, require_first_message=False)
     assert result.error is None
-    html_outputs = [o["data"]["text/html"] for cell in nbformat.read(result.output, as_version=4).cells
-                    for o in cell.get("outputs", []) if "text/html" in o.get("data", {})]
-    text = "".join(html_outputs)
+    text = html_shown(result.output)
     assert "&lt;script&gt;alert" in text and "<script>alert" not in text

@@ -65,7 +65,7 @@ def test_plan_apply_then_rerun_is_a_no_op(sandbox, client, workdir):
     first = plan.make_plan(client, EXAMPLE)
     assert first.counts() == {"create": 3, "update": 0, "delete": 0, "noop": 0}
     table = first.table()
-    assert list(table["action"]) == ["create"] * 3 and list(table["line"]) == [16, 18, 21]
+    assert list(table["action"]) == ["create"] * 3 and list(table["line"]) == [28, 30, 33]
     saved = json.loads(first.to_json(workdir / "plan.json").read_text())
     assert saved["changes"][1]["desired"]["retry_count"] == 1
     assert saved["changes"][0]["desired"]["studio_flow_sid"] == sandbox.demo["messaging_flow_sid"]
@@ -135,6 +135,43 @@ def test_create_whose_answer_is_lost_is_not_duplicated(sandbox, client, workdir,
     assert result.ok, result.table().to_string()
     assert sandbox.control.faults()[0]["fired"] == 3
     assert set(stored(sandbox)) == {f"messenger:{p}" for p in pages(6)}  # stored() fails on a duplicate
+
+
+@pytest.mark.parametrize("action", ["commit_then_error", "commit_then_drop"])
+def test_delete_whose_answer_is_lost_is_reconciled_not_failed(sandbox, client, workdir, action):
+    plan.apply(client, plan.make_plan(client, inventory(workdir, pages(6))), progress=False)
+    sandbox.control.add_fault(product="conversations", method="DELETE", action=action, status=500, code=20500,
+                              times=3)
+    calls = []
+    client.http_client.listeners.append(lambda method, url, **rest: calls.append((method, url)))
+    pruning = plan.make_plan(client, inventory(workdir, pages(1), prune=True, name="pruned.yaml"))
+    result = plan.apply(client, pruning, progress=False)
+    assert result.ok, result.table().to_string()
+    assert sandbox.control.faults()[0]["fired"] == 3
+    assert set(stored(sandbox)) == {"messenger:500000"}
+    deletes = [url for method, url in calls if method == "DELETE"]
+    assert len(deletes) == len(set(deletes)) == 5  # the unanswered deletes were looked up, not sent again
+    assert sum(1 for method, url in calls if method == "GET" and url in deletes) == 3
+
+
+def test_30_percent_429s_with_retry_after_wait_it_out_with_jitter(sandbox, client, monkeypatch):
+    from flexops import addresses
+
+    waits = []
+    monkeypatch.setattr(retry, "sleep", waits.append)
+    sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, status=429, code=20429,
+                              retry_after=2, times=5)
+    spec = addresses.MessengerAddress.from_params(page_id="11111", studio_flow_sid=sandbox.demo["messaging_flow_sid"])
+    assert addresses.create(client, spec).address == "messenger:11111"
+    assert len(waits) == 5 and all(2 <= w <= 2.4 for w in waits)  # never sooner than Twilio asked
+    assert len(set(waits)) > 1  # jittered: throttled workers do not all come back at the same instant
+
+
+def test_credentials_refused_while_planning_exit_3(sandbox, workdir):
+    sandbox.control.add_fault(product="conversations", method="GET", status=401, code=20003,
+                              message="Authenticate")
+    planned = cli("plan", inventory(workdir, ["11111"]))
+    assert planned.exit_code == 3 and "20003" in planned.output
 
 
 def test_permanent_failure_is_reported_with_its_code_and_the_rest_continue(sandbox, client, workdir):
@@ -219,6 +256,35 @@ def test_lock_from_another_host_needs_break_lock(sandbox, client, workdir):
     assert break_lock(client.account_sid) is None
 
 
+def test_break_lock_never_breaks_a_holder_still_running_here(sandbox, client, workdir):
+    import psutil
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_lock(workdir, client.account_sid, pid=holder.pid, pid_started=psutil.Process(holder.pid).create_time())
+        path = inventory(workdir, ["11111"])
+        refused = cli("apply", path, "--yes", "--no-progress", "--break-lock")
+        assert refused.exit_code == 1 and "still running on this host" in refused.output
+        assert f"kill {holder.pid}" in refused.output and "run ghost" in refused.output
+        assert stored(sandbox) == {}
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli("apply", path, "--yes", "--no-progress").exit_code == 0  # dead now: taken over without a flag
+
+
+def test_the_lock_is_per_user_not_per_working_folder(monkeypatch, tmp_path):
+    from flexops import lock
+
+    monkeypatch.delenv("FLEXOPS_LOCK_DIR", raising=False)
+    monkeypatch.setenv("HOME", os.fspath(tmp_path / "home"))
+    for folder in ("project", "project/notebooks"):  # a shell in the project, a JupyterLab kernel in notebooks/
+        (tmp_path / folder).mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / folder)
+        assert AccountLock("AC" + "1" * 32).path == tmp_path / "home" / ".flexops" / "locks" / f"AC{'1' * 32}.lock"
+    assert [lock._duration(s) for s in (75, 7500, 200000)] == ["1m 15s", "2h 05m", "2d 7h"]
+
+
 # --- CLI -----------------------------------------------------------------------------------------------------
 
 def test_cli_refuses_without_tty_or_yes_and_dry_run_changes_nothing(sandbox, workdir):
@@ -232,6 +298,19 @@ def test_cli_refuses_without_tty_or_yes_and_dry_run_changes_nothing(sandbox, wor
     bad = cli("apply", inventory(workdir, ["12"]), "--yes")
     assert bad.exit_code == 2 and "page_id" in bad.output and "line 5" not in bad.output
     assert cli("apply", EXAMPLE, "--yes", "--concurrency", "0").exit_code == 2
+
+
+@pytest.mark.parametrize("command, says", [
+    ("plan", ["YAML or CSV", "Changes nothing", "Exit codes: 0 planned 2 bad FILE"]),
+    ("apply", ["--yes", "--concurrency", "429", "looked up before any retry", "lock", "rollback",
+               "1 some changes failed", "130 interrupted"]),
+    ("rollback", ["`latest`", "--force", "an audited run of its own", "1 refused", "finished by running it again"])])
+def test_help_says_what_a_user_needs(command, says):
+    shown = cli(command, "--help")
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.split())
+    for phrase in says:
+        assert phrase in text, phrase
 
 
 def test_cli_apply_is_an_audited_run(sandbox, workdir):
@@ -251,27 +330,35 @@ def test_cli_apply_is_an_audited_run(sandbox, workdir):
 
 # --- kill -9 in the middle of a 200-address apply ------------------------------------------------------------
 
-def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
-    path = inventory(workdir, pages(200))
+def kill_9_during_apply(sandbox, workdir, path, after):
+    """Start `flexops apply PATH --yes` in a process, kill -9 it once `after` addresses exist, let the calls it had
+    in flight land (the sandbox finishes them, as Twilio would), and return how many addresses exist then."""
     sandbox.control.set_latency(60)
     proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "apply", os.fspath(path), "--yes", "--no-progress"],
                             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while len(stored(sandbox)) < 40:
+        while len(stored(sandbox)) < after:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    done_before = len(stored(sandbox))
-    assert proc.returncode == -signal.SIGKILL and 40 <= done_before < 200
+    assert proc.returncode == -signal.SIGKILL
+    time.sleep(0.5)
     sandbox.control.set_latency(0)
+    return len(stored(sandbox))
+
+
+def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
+    path = inventory(workdir, pages(200))
+    done_before = kill_9_during_apply(sandbox, workdir, path, after=40)
+    assert 40 <= done_before < 200
     rerun = cli("apply", path, "--yes", "--no-progress")
     assert rerun.exit_code == 0, rerun.output
     assert "took over a stale lock" in rerun.output
-    assert f"{200 - done_before} to create" in rerun.output or "to update" in rerun.output
-    assert set(stored(sandbox)) == {f"messenger:{p}" for p in pages(200)}
+    assert f"{200 - done_before} to create, 0 to update, 0 to delete, {done_before} unchanged" in rerun.output
+    assert set(stored(sandbox)) == {f"messenger:{p}" for p in pages(200)}  # stored() fails on a duplicate
     assert not plan.make_plan(client, path).pending
     for folder in (workdir / "runs").iterdir():
         for line in (folder / "audit.jsonl").read_text().splitlines():
@@ -320,6 +407,17 @@ def test_runbook_40_applies_headless_with_confirm_as_an_audited_run(sandbox, wor
     assert f"flexops rollback {record.folder.name} would" in executed  # the undo preview of this very run
     assert executed.count("created by the run: delete it") == 2
     assert len(stored(sandbox)) == 2  # the preview changed nothing
+
+
+def test_a_headless_runbook_ends_interrupted_or_failed_like_the_cli():
+    from flexops.exceptions import CheckFailed
+
+    change = plan.Change("create", "messenger:11111")
+    plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "ok")]))  # nothing to raise
+    with pytest.raises(KeyboardInterrupt, match="1 change\\(s\\) not started"):
+        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "skipped")], interrupted=True))
+    with pytest.raises(CheckFailed, match="1 of 1 changes failed"):
+        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "failed", code=21999)]))
 
 
 def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):

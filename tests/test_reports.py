@@ -3,6 +3,7 @@ import base64
 import csv
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -231,3 +232,103 @@ def test_run_report_with_verification(tmp_path, sandbox, client):
     assert verdicts["messenger:204738392011235"] == "fail" and verdicts[f"messenger:{PAGE_ID}"] in ("pass", "warn")
     summary = json.loads(written["json"].read_text(encoding="utf-8"))["metadata"]["summary"]
     assert summary["verification"]["fail"] == 1
+
+
+HOSTILE_FLOW = '=HYPERLINK("http://x","y") <b>中文 שלום 😀</b>'
+
+
+def test_flow_names_and_titles_are_safe_in_the_summary_sheet_markdown_and_html(tmp_path, sandbox, client):
+    flow = client.studio.v2.flows.create(friendly_name=HOSTILE_FLOW, status="published",
+                                         definition=client.studio.v2.flows(sandbox.demo["messaging_flow_sid"])
+                                         .fetch().definition)
+    make(client, f"messenger:{PAGE_ID}", auto_creation_type="studio", auto_creation_studio_flow_sid=flow.sid)
+    df = inventory.collect(client, progress=False)
+    written = reports.export(df, tmp_path, title="@SUM(1) <i>weekly</i>")
+    summary = load_workbook(written["xlsx"])["Summary"]
+    cells = [c for row in summary.iter_rows() for c in row if c.value is not None]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    labels = [c.value for c in cells if isinstance(c.value, str)]
+    assert "'@SUM(1) <i>weekly</i>" in labels and f"'{HOSTILE_FLOW} [published] {flow.sid}" in labels
+    text = written["md"].read_text(encoding="utf-8")
+    assert text.startswith("# @SUM(1) \\<i\\>weekly\\</i\\>") and "<b>" not in text
+    assert '| =HYPERLINK("http://x","y") \\<b\\>中文 שלום 😀\\</b\\> | published |' in text
+    soup = BeautifulSoup(written["html"].read_text(encoding="utf-8"), "html.parser")
+    assert soup.find("b") is None and soup.find("i") is None and soup.h1.get_text() == "@SUM(1) <i>weekly</i>"
+    flows = soup.find("h2", string="Studio flows").find_next("table")
+    assert [td.get_text() for td in flows.find_all("td")] == [HOSTILE_FLOW, "published", flow.sid, "1"]
+
+
+def test_needs_attention_lists_failed_draft_and_missing(tmp_path, sandbox, client):
+    make(client, f"messenger:{PAGE_ID}", friendly_name="Draft", auto_creation_type="studio",
+         auto_creation_studio_flow_sid=sandbox.demo["draft_flow_sid"])
+    make(client, "messenger:204738392011235", friendly_name="Gone", auto_creation_type="studio",
+         auto_creation_studio_flow_sid="FW" + "0" * 32)
+    make(client, "messenger:304738392011236", friendly_name="Fine")
+    df = inventory.collect(client, progress=False, verify=lambda c, d: {"messenger:304738392011236": "fail"})
+    assert list(reports.summarize(df)["verification"]) == ["fail", "not verified"]
+    expected = [(f"messenger:{PAGE_ID}", "Draft", "Studio flow is a draft"),
+                ("messenger:204738392011235", "Gone", "Studio flow missing"),
+                ("messenger:304738392011236", "Fine", "verification failed")]
+    assert sorted(reports.attention(df)) == expected
+    written = reports.export(df, tmp_path, formats="html,md")
+    soup = BeautifulSoup(written["html"].read_text(encoding="utf-8"), "html.parser")
+    table = soup.find("h2", string="Needs attention (3)").find_next("table")
+    assert sorted(tuple(td.get_text() for td in tr.find_all("td")) for tr in table.find_all("tr")[1:]) == expected
+    assert "| messenger:204738392011235 | Gone | Studio flow missing |" in written["md"].read_text(encoding="utf-8")
+    for path in reports.export(df.iloc[0:0], tmp_path / "clean", formats="html,md").values():
+        clean = path.read_text(encoding="utf-8")
+        assert "Needs attention (0)" in clean and "verification was not run" in clean, path.name
+
+
+def test_verification_is_summarised_in_a_fixed_order(df):
+    verdicts = list(reports.summarize(df.assign(verification=["warn"] * 3 + ["pass"] + [None] * (len(df) - 4)))
+                    ["verification"])
+    assert verdicts == ["pass", "warn", "not verified"]
+
+
+def test_changes_say_what_they_were_compared_with(tmp_path, client, df):
+    first = reports.export(df, tmp_path / "first", formats="json")
+    second = reports.export(df, tmp_path / "second", formats="json,html,md", previous=tmp_path)
+    meta = json.loads(second["json"].read_text(encoding="utf-8"))["metadata"]
+    generated = df.attrs["flexops"]["generated_at"]
+    assert meta["changes"]["previous"] == {"path": str(first["json"]), "generated_at": generated}
+    soup = BeautifulSoup(second["html"].read_text(encoding="utf-8"), "html.parser")
+    hint = soup.find("h2", string="Changes since last report").find_next("p", class_="hint").get_text()
+    assert hint == f"Compared with the inventory generated {generated} (UTC) in {first['json']}."
+    assert f"Compared with the inventory generated {generated} (UTC)" in second["md"].read_text(encoding="utf-8")
+
+
+def test_cli_since_errors_name_the_flag_before_any_call(tmp_path, sandbox):
+    from flexops.cli import main
+
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    before = sandbox.control.stats()["total"]
+    for since in ("nothing", "notes.txt"):
+        result = CliRunner().invoke(main, ["report", "--target", "sandbox", "--since", str(tmp_path / since),
+                                           "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and "error: since: " in result.output, result.output
+    result = CliRunner().invoke(main, ["report", "--target", "sandbox", "--title", " ", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "title" in result.output
+    assert sandbox.control.stats()["total"] == before and not (tmp_path / "out").exists()
+
+
+@pytest.mark.notebook
+def test_runbook_compares_with_the_newest_run(tmp_path, sandbox, client, monkeypatch):
+    from flexops.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runbook = str(Path(__file__).resolve().parent.parent / "notebooks" / "30_inventory_report.ipynb")
+    make(client, f"messenger:{PAGE_ID}", friendly_name="First")
+    first = CliRunner().invoke(main, ["run", runbook, "--runs-dir", "runs", "--target", "sandbox"])
+    assert first.exit_code == 0, first.output
+    make(client, "+15551230000", kind="sms", friendly_name="=1+1")
+    second = CliRunner().invoke(main, ["run", runbook, "--runs-dir", "runs", "--target", "sandbox",
+                                       "-p", "since", "runs"])
+    assert second.exit_code == 0, second.output
+    folder = max(Path("runs").iterdir())
+    results = json.loads((folder / "results.json").read_text())
+    assert results["changes"] == {"added": 1, "removed": 0, "changed": 0, "unchanged": 1}
+    html = (folder / "inventory.html").read_text(encoding="utf-8")
+    assert "added: 1, removed: 0, changed: 0, unchanged: 1" in html
+    assert "What changed" in (folder / "output.html").read_text(encoding="utf-8")

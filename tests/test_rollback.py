@@ -8,10 +8,9 @@ import pytest
 from flexops import audit, plan, rollback, runs
 from flexops.exceptions import ValidationError
 
-from test_plan import cli, inventory, stored, workdir  # noqa: F401 - fixture re-used
+from test_plan import cli, inventory, kill_9_during_apply, pages, stored, workdir  # noqa: F401 - fixture
 
 CREATE_PATH = "^/v1/Configuration/Addresses$"
-
 
 
 def last_run(workdir, command):
@@ -48,6 +47,8 @@ addresses:
     assert manifest["status"] == "succeeded" and manifest["command"] == "flexops rollback"
     assert sorted(r["method"] for r in audit.read(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
     assert runs.verify_run(folder.name)[0]
+    twice = cli("rollback", run.name, "--yes", "--no-progress")  # 33333 is back (with a new SID): nothing to undo
+    assert twice.exit_code == 0 and "Nothing to do" in twice.output, twice.output
 
     redo = cli("rollback", folder.name, "--yes", "--no-progress")  # the undo of the undo
     assert redo.exit_code == 0, redo.output
@@ -77,6 +78,22 @@ def test_rollback_refuses_when_an_address_changed_since_the_run_unless_forced(sa
     assert stored(sandbox) == {}
 
 
+def test_an_interrupted_or_partly_failed_rollback_finishes_when_run_again(sandbox, workdir):
+    assert cli("apply", inventory(workdir, ["11111", "22222", "33333"]), "--yes", "--no-progress").exit_code == 0
+    run = last_run(workdir, "apply")
+    sandbox.control.add_fault(product="conversations", method="DELETE", status=400, code=21999, times=1)
+    partial = cli("rollback", run.name, "--yes", "--no-progress")
+    assert partial.exit_code == 1 and "21999" in partial.output
+    assert f"Run `flexops rollback {run.name}` again to finish" in partial.output
+    assert len(stored(sandbox)) == 1
+    # the two addresses already rolled back are not "changed since the run": no refusal, no --force needed
+    again = cli("rollback", run.name, "--yes", "--no-progress")
+    assert again.exit_code == 0, again.output
+    assert "0 to create, 0 to update, 1 to delete" in again.output and stored(sandbox) == {}
+    done = cli("rollback", run.name, "--yes", "--no-progress")
+    assert done.exit_code == 0 and "Nothing to do" in done.output
+
+
 def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, workdir):
     sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="commit_then_drop",
                               times=1)
@@ -89,6 +106,34 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
     undo = cli("rollback", run.name, "--yes", "--no-progress")  # ...the run's results can
     assert undo.exit_code == 0, undo.output
     assert stored(sandbox) == {}
+
+
+def test_rollback_of_a_killed_run_undoes_the_calls_it_had_in_flight(sandbox, workdir):
+    existing = kill_9_during_apply(sandbox, workdir, inventory(workdir, pages(120)), after=30)
+    run = last_run(workdir, "apply")
+    answered = [r for r in audit.read(run / "audit.jsonl") if r["status"] == 201]
+    assert len(answered) < existing  # Twilio committed calls whose answers the killed process never got...
+    undo = cli("rollback", run.name, "--yes", "--no-progress")
+    assert undo.exit_code == 0, undo.output
+    assert f"{existing} to delete" in undo.output and stored(sandbox) == {}  # ...and the run's plan names them
+
+
+def test_a_planned_change_the_trail_says_nothing_of_is_settled_against_the_account(sandbox, client, workdir):
+    the_plan = plan.make_plan(client, inventory(workdir, ["11111", "22222", "33333"]))
+    with runs.CommandRun("apply", runs_dir=workdir / "runs") as command_run:  # killed before any answer came
+        command_run.record("plan", the_plan.to_dict())
+    configs = client.conversations.v1.address_configurations
+    flow = sandbox.demo["messaging_flow_sid"]
+    configs.create(type="messenger", address="messenger:11111", friendly_name="Page 11111",  # as the run asked
+                   auto_creation_enabled=True, auto_creation_type="studio", auto_creation_studio_flow_sid=flow,
+                   auto_creation_studio_retry_count=3)
+    configs.create(type="messenger", address="messenger:22222", friendly_name="someone else's")  # not the run's
+    with pytest.raises(rollback.RollbackRefused) as refused:  # 33333 was never created: nothing to undo
+        rollback.plan_rollback(client, command_run.run_id)
+    (conflict,) = refused.value.conflicts
+    assert conflict.address == "messenger:22222" and "planned, no answer recorded" in conflict.reason
+    undo, _ = rollback.plan_rollback(client, command_run.run_id, force=True)
+    assert [(c.action, c.address) for c in undo.changes] == [("delete", "messenger:11111")]
 
 
 def test_an_update_whose_previous_state_was_not_recorded_cannot_be_rolled_back(sandbox, client, workdir):

@@ -76,7 +76,8 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert m["user"] and m["host"] and m["duration_s"] > 0 and m["ended_at"] >= m["started_at"]
     assert m["target"]["kind"] == "sandbox"
     assert m["target"]["account"].startswith("AC…") and sandbox.demo["account_sid"] not in json.dumps(m)
-    assert m["audit"] == {"lines": 0, "head": None} and (folder / "audit.jsonl").read_text() == ""  # read-only
+    assert m["audit"] == {"lines": 0, "changes": 0, "failed": 0, "head": None}  # read-only: no line
+    assert (folder / "audit.jsonl").read_text() == "" and m["pid"] == os.getpid()  # CliRunner: this process
     results = read(folder, "results.json")
     assert results["summary"]["failed"] == 0
     assert read(folder, "parameters.json") == results["parameters"] == {"target": "sandbox", "profile": None,  # auto resolved via FLEXOPS_TARGET
@@ -89,8 +90,12 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert row["changes"] == 0 and row["notebook"] == "00_connect.ipynb"
     table = CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(tmp_path / "runs")]).output
     assert folder.name in table and "changes" in table
-    shown = CliRunner().invoke(main, ["runs", "show", "latest", "--runs-dir", str(tmp_path / "runs")])
+    shown = CliRunner().invoke(main, ["runs", "show", "latest", "--runs-dir", str(tmp_path / "runs")]).output
+    assert f"run:        {folder.name}" in shown and "status:     succeeded (exit 0)" in shown
+    assert "target:     sandbox AC…" in shown and "changes:    0 accepted" in shown
+    shown = CliRunner().invoke(main, ["runs", "show", "latest", "--runs-dir", str(tmp_path / "runs"), "--json"])
     assert json.loads(shown.output)["manifest"]["run_id"] == folder.name
+    assert json.loads(shown.output)["results"]["summary"]["failed"] == 0
     verified = CliRunner().invoke(main, ["runs", "verify", folder.name[-6:], "--runs-dir", str(tmp_path / "runs")])
     assert verified.exit_code == 0
 
@@ -199,7 +204,25 @@ def test_exit_codes_for_notebook_errors(ename, evalue, code):
     assert runs.exit_code_for(ename, evalue) == code
 
 
-# --- interruption and kernel death -----------------------------------------------------------------------------
+# --- interruption, kernel death, a killed runner --------------------------------------------------------------
+
+def start_run(runs_dir, nb, *args):
+    """`flexops run` as its own process (as a scheduler starts it)."""
+    return subprocess.Popen([str(Path(sys.executable).with_name("flexops")), "run", str(nb), *map(str, args),
+                             "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(marker, proc, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate(timeout=5)
+
+
+def first_markdown(folder):
+    return nbformat.read(os.fspath(folder / "output.ipynb"), as_version=4).cells[0].source
+
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_leaves_a_complete_interrupted_run(sig, tmp_path):
@@ -209,14 +232,9 @@ def test_ctrl_c_leaves_a_complete_interrupted_run(sig, tmp_path):
                         "notebook.record('before_sleep', True)\nPath(marker).write_text('x')\ntime.sleep(30)",
                         "notebook.record('after_sleep', True)")
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("flexops")), "run", str(nb), "-p", "marker",
-                             str(marker), "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_run(runs_dir, nb, "-p", "marker", marker)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert marker.exists(), proc.communicate(timeout=5)
+        wait_for(marker, proc)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -229,8 +247,35 @@ def test_ctrl_c_leaves_a_complete_interrupted_run(sig, tmp_path):
     m = manifest(folder)
     assert (m["status"], m["exit_code"], m["error"]["ename"], m["error"]["cell_index"]) == (
         "interrupted", 130, "KeyboardInterrupt", 1)
+    assert m["error"]["evalue"] == f"interrupted by {sig.name}"
     assert read(folder, "results.json") == {"before_sleep": True}
     assert m["duration_s"] < 30
+
+
+def test_a_second_signal_aborts_a_cell_that_ignores_the_first(tmp_path):
+    marker = tmp_path / "started"
+    nb = write_notebook(tmp_path / "stubborn.ipynb", 'marker = ""',
+                        "import signal, time\nfrom pathlib import Path\n"
+                        "signal.signal(signal.SIGINT, signal.SIG_IGN)\nPath(marker).write_text('x')\ntime.sleep(30)",
+                        "print('never')")
+    runs_dir = tmp_path / "runs"
+    proc = start_run(runs_dir, nb, "-p", "marker", marker)
+    try:
+        wait_for(marker, proc)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert proc.poll() is None  # the cell ignored the interrupt: still running
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    (folder,) = runs_dir.iterdir()
+    assert_complete(folder)
+    m = manifest(folder)
+    assert (m["status"], m["error"]["cell_index"]) == ("interrupted", 1) and m["duration_s"] < 30
+    assert first_markdown(folder).startswith("**This run was interrupted at cell 1; later cells did not run**")
 
 
 def test_kernel_death_is_a_failed_complete_run(tmp_path):
@@ -241,7 +286,53 @@ def test_kernel_death_is_a_failed_complete_run(tmp_path):
     assert_complete(folder)
     m = manifest(folder)
     assert m["status"] == "failed" and m["error"]["ename"] == "DeadKernelError"
+    assert m["error"]["cell_index"] == 2 and "DeadKernelError at cell 2" in result.output
+    assert first_markdown(folder).startswith("**This run failed at cell 2; later cells did not run**: DeadKernelError")
+    assert "This run failed at cell 2" in (folder / "output.html").read_text()
     assert read(folder, "results.json") == {"a": 1}
+
+
+KILLED = """import time
+from pathlib import Path
+import flexops
+addresses = flexops.connect("sandbox").conversations.v1.address_configurations
+for page in ("1047383920001", "1047383920002"):
+    addresses.create(type="messenger", address=f"messenger:{page}")
+Path(marker).write_text("x")
+time.sleep(30)
+addresses.create(type="messenger", address="messenger:1047383920003")"""
+
+
+def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tmp_path):
+    """`kill -9` of `flexops run` itself: nothing can complete the folder, but every change made so far is in
+    audit.jsonl (written by the kernel as each call returned), the chain verifies, and the kernel goes too."""
+    marker = tmp_path / "changed"
+    nb = write_notebook(tmp_path / "killed.ipynb", 'marker = ""', KILLED)
+    runs_dir = tmp_path / "runs"
+    proc = start_run(runs_dir, nb, "-p", "marker", marker)
+    try:
+        wait_for(marker, proc)
+        kernels = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        proc.kill()
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (folder,) = runs_dir.iterdir()
+    lines = runs.RunRecord(folder.name, folder, None, None, {}).audit()
+    assert [(r["method"], r["status"], r["after"]["address"]) for r in lines] == [
+        ("POST", 201, "messenger:1047383920001"), ("POST", 201, "messenger:1047383920002")]
+    assert runs.verify_run(folder) == (True, None, "2 line(s), chain intact")
+    assert read(folder, "parameters.json") == {"marker": str(marker)}  # written before the kernel started
+    (row,) = json.loads(CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(runs_dir), "--json"]).output)
+    assert (row["status"], row["changes"], row["duration"]) == ("aborted", 2, None)
+    deadline = time.monotonic() + 15  # the kernel notices its parent is gone and exits
+    while any(Path(f"/proc/{pid}").exists() for pid in kernels) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in kernels)
+    made = {a.address for a in sandbox.client().conversations.v1.address_configurations.list()}
+    assert {"messenger:1047383920001", "messenger:1047383920002"} <= made
+    assert "messenger:1047383920003" not in made  # the kernel did not carry on without its runner
 
 
 # --- audit through a run ---------------------------------------------------------------------------------------

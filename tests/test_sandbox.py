@@ -1,12 +1,14 @@
 """The sandbox behaves like Twilio, seen through the real twilio SDK over loopback HTTP."""
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from flexops.client import connect
+from flexops.exceptions import FlexopsError
 from flexops.settings import Secret, Target
 
 PAGE = "messenger:104738392011234"
@@ -72,11 +74,33 @@ def test_type_address_and_country_cannot_change(client, field, value):
     assert addresses(client)(made.sid).fetch().address == PAGE
 
 
+def test_an_update_changes_only_what_it_sends(client, sandbox):
+    flow = sandbox.demo["messaging_flow_sid"]
+    made = create(client, friendly_name="Gear", auto_creation_enabled=True, auto_creation_type="studio",
+                  auto_creation_studio_flow_sid=flow, auto_creation_studio_retry_count=2)
+    address = addresses(client)(made.sid)
+    assert address.update(friendly_name="Gear 2").auto_creation == made.auto_creation
+    disabled = address.update(auto_creation_enabled=False)
+    assert (disabled.friendly_name, disabled.auto_creation) == ("Gear 2", {**made.auto_creation, "enabled": False})
+    err = twilio_error(lambda: address.update(auto_creation_type="webhook"))
+    assert err.status == 400 and "AutoCreation.WebhookUrl" in err.msg  # a webhook needs its URL
+    assert address.update(auto_creation_type="default").auto_creation == {"enabled": False, "type": "default"}
+    assert address.fetch().date_updated >= made.date_updated
+
+
+def test_type_is_taken_in_any_case_and_answered_in_lower_case(client):
+    """Twilio's own example creates `whAtsAPP`; the list filter is as forgiving."""
+    made = create(client, "whatsapp:+15550001234", type="whAtsAPP")
+    assert made.type == "whatsapp"
+    assert [a.sid for a in addresses(client).list(type="WhatsApp")] == [made.sid]
+    assert addresses(client)("whatsapp:+15550001234").fetch().sid == made.sid  # `+` in the path is not a space
+
+
 def test_a_duplicate_address_is_refused_with_a_twilio_error_body(client, sandbox):
     create(client)
     seen = exchanges(sandbox)
     err = twilio_error(lambda: create(client))
-    assert err.status == 409 and PAGE in err.msg and isinstance(err.code, int)
+    assert (err.status, err.code) == (409, 20409) and PAGE in err.msg
     body = json.loads(seen[-1]["body"])
     assert body == {"code": err.code, "message": body["message"], "status": 409,
                     "more_info": f"https://www.twilio.com/docs/errors/{err.code}"}
@@ -119,6 +143,30 @@ def test_paging_across_pages_keeps_the_type_filter(client, sandbox):
     assert seen[-1]["status"] == 400 and b"PageSize" in seen[-1]["body"]
 
 
+@pytest.mark.parametrize("query, named", [("PageSize=0", "PageSize"), ("PageSize=51", "PageSize"),
+                                          ("PageSize=ten", "PageSize"), ("Page=-1", "Page"),
+                                          ("PageToken=nonsense", "PageToken")])
+def test_paging_parameters_out_of_bounds_are_400s(client, query, named):
+    reply = client.request("GET", f"https://conversations.twilio.com/v1/Configuration/Addresses?{query}")
+    body = json.loads(reply.text)
+    assert (reply.status_code, body["code"]) == (400, 20001) and named in body["message"]
+
+
+def test_next_page_url_is_absolute_and_carries_the_filter(client):
+    for n in range(3):
+        create(client, f"messenger:{2000 + n}")
+    url = "https://conversations.twilio.com/v1/Configuration/Addresses?PageSize=2&Type=messenger"
+    meta = json.loads(client.request("GET", url).text)["meta"]
+    following = urlsplit(meta["next_page_url"])
+    assert (following.scheme, following.netloc, following.path) == ("https", "conversations.twilio.com",
+                                                                     "/v1/Configuration/Addresses")
+    query = parse_qs(following.query)
+    assert (query["Type"], query["PageSize"], query["Page"]) == (["messenger"], ["2"], ["1"])
+    last = json.loads(client.request("GET", meta["next_page_url"]).text)
+    assert [a["address"] for a in last["address_configurations"]] == ["messenger:2002"]
+    assert last["meta"]["next_page_url"] is None and last["meta"]["previous_page_url"] is not None
+
+
 # --- credentials and accounts --------------------------------------------------------------------------------
 
 def target(sandbox, username, password, account_sid=None):
@@ -143,6 +191,39 @@ def test_an_api_key_works_and_an_unknown_key_does_not(sandbox):
         unknown.studio.v2.flows.list()
     assert info.value.args[1].status_code == 401
     assert twilio_error(unknown.flex_api.v1.configuration().fetch).code == 20003
+
+
+@pytest.mark.parametrize("username, password", [
+    ("other:api_key", "other:api_secret"),  # a valid key, of another account
+    ("demo:account_sid", "demo:api_secret"),  # the account SID with its key's secret
+    ("demo:api_key", "demo:auth_token"),  # the key with the account's token
+    ("other:account_sid", "demo:auth_token"),
+])
+def test_credentials_that_do_not_belong_to_the_account_are_refused(sandbox, username, password):
+    accounts = {"demo": sandbox.demo, "other": sandbox.control.create_account("other")}
+
+    def pick(ref):
+        who, field = ref.split(":")
+        return accounts[who][field]
+
+    bad = connect(target(sandbox, pick(username), pick(password)))
+    err = twilio_error(bad.api.v2010.accounts(sandbox.demo["account_sid"]).fetch)
+    assert (err.status, err.code) == (401, 20003)
+
+
+def test_without_credentials_every_path_is_a_401_not_a_404(sandbox):
+    for path in ("/conversations/v1/Configuration/Addresses", "/conversations/v1/NoSuchThing", "/nosuch/v1/x"):
+        reply = requests.get(sandbox.url + path)
+        assert (reply.status_code, reply.json()["code"]) == (401, 20003), path
+        assert reply.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_a_method_twilio_does_not_allow_is_a_405_20004(client, sandbox):
+    seen = exchanges(sandbox)
+    reply = client.request("DELETE", "https://conversations.twilio.com/v1/Configuration")
+    assert (reply.status_code, json.loads(reply.text)["code"]) == (405, 20004)
+    assert seen[-1]["headers"]["Allow"] == "GET, HEAD"
+    assert client.conversations.v1.configuration().fetch().account_sid == sandbox.demo["account_sid"]
 
 
 def test_accounts_are_isolated(client, sandbox):
@@ -214,6 +295,23 @@ def test_an_error_fault_carries_status_code_and_retry_after(client, sandbox):
     assert client.studio.v2.flows(sandbox.demo["draft_flow_sid"]).update(status="draft").status == "draft"
 
 
+def test_a_fault_without_a_code_gets_twilios_code_for_its_status(client, sandbox):
+    sandbox.control.add_fault(product="flex-api", status=429, retry_after=0, times=1)
+    seen = exchanges(sandbox)
+    client.flex_api.v1.configuration().fetch()  # retried through the 429
+    assert [(x["status"], json.loads(x["body"]).get("code")) for x in seen][0] == (429, 20429)
+
+
+@pytest.mark.parametrize("rule, named", [({"method": 5}, "method"), ({"times": "x"}, "times"),
+                                         ({"times": 0}, "times"), ({"status": 200}, "status"),
+                                         ({"probability": 2}, "probability"), ({"action": "explode"}, "action"),
+                                         ({"path": "("}, "path"), ({"colour": "red"}, "colour")])
+def test_a_bad_fault_rule_is_refused_naming_the_field(sandbox, rule, named):
+    with pytest.raises(FlexopsError, match=named):
+        sandbox.control.add_fault(**rule)
+    assert sandbox.control.faults() == []
+
+
 def test_a_429_retry_after_is_honoured(client, sandbox):
     sandbox.control.add_fault(product="flex-api", status=429, code=20429, retry_after=1, times=1)
     sandbox.control.reset_stats()
@@ -275,16 +373,22 @@ def test_probabilistic_faults_with_a_seed_are_reproducible(client, sandbox):
 
 # --- region/edge and secrets ---------------------------------------------------------------------------------
 
-def test_region_and_edge_settings_still_reach_the_sandbox(sandbox, monkeypatch):
-    monkeypatch.setenv("TWILIO_EDGE", "sydney")
-    monkeypatch.setenv("TWILIO_REGION", "au1")
+@pytest.mark.parametrize("edge, region, host", [("sydney", "au1", "sydney.au1"), ("dublin", None, "dublin.us1"),
+                                                 (None, "ie1", "ie1")])
+def test_region_and_edge_settings_still_reach_the_sandbox(sandbox, monkeypatch, edge, region, host):
+    for name, value in (("TWILIO_EDGE", edge), ("TWILIO_REGION", region)):
+        if value:
+            monkeypatch.setenv(name, value)
     client = sandbox.client()
     urls = []
     client.http_client.listeners.append(lambda **call: urls.append(call["url"]))
     assert client.conversations.v1.configuration().fetch().account_sid == sandbox.demo["account_sid"]
     assert client.flex_api.v1.configuration().fetch().status == "ok"
-    assert urls == ["https://conversations.sydney.au1.twilio.com/v1/Configuration",
-                    "https://flex-api.sydney.au1.twilio.com/v1/Configuration"]
+    account = client.api.v2010.accounts(sandbox.demo["account_sid"]).fetch()
+    assert account.sid == sandbox.demo["account_sid"]
+    assert urls == [f"https://conversations.{host}.twilio.com/v1/Configuration",
+                    f"https://flex-api.{host}.twilio.com/v1/Configuration",
+                    f"https://api.{host}.twilio.com/2010-04-01/Accounts/{sandbox.demo['account_sid']}.json"]
 
 
 def test_no_repr_or_str_shows_the_token(client, sandbox):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 import flexops
-from flexops.exceptions import ConfigurationError, ValidationError
+from flexops.exceptions import ConfigurationError, ConnectionFailed, ValidationError
 from flexops.settings import Secret, choose_target, mask_sid, twilio_credentials
 
 SID = "AC" + "1" * 28 + "abcd"
@@ -130,3 +130,33 @@ def test_auto_defers_to_flexops_target_and_explicit_wins(monkeypatch):
     monkeypatch.setenv("FLEXOPS_TARGET", "prod")
     with pytest.raises(ConfigurationError, match="FLEXOPS_TARGET"):
         choose_target("auto")
+
+
+def test_twilio_profile_env_picks_the_profile_and_region_edge_env_override_it(tmp_path, monkeypatch):
+    config = tmp_path / "config.json"
+    _write_profiles(config, prod={"accountSid": SID, "apiKey": "SK" + "3" * 32, "apiSecret": TOKEN, "region": "ie1"},
+                    staging={"accountSid": "AC" + "4" * 32, "apiKey": "SK" + "5" * 32, "apiSecret": "x",
+                             "region": "au1", "edge": "sydney"})
+    monkeypatch.setenv("TWILIO_CLI_CONFIG", str(config))
+    staging = twilio_credentials(env={"TWILIO_PROFILE": "staging"})
+    assert (staging.account_sid, staging.region, staging.edge) == ("AC" + "4" * 32, "au1", "sydney")
+    moved = twilio_credentials(env={"TWILIO_PROFILE": "staging", "TWILIO_REGION": "ie1", "TWILIO_EDGE": "dublin"})
+    assert (moved.region, moved.edge) == ("ie1", "dublin")
+    assert moved.describe() == "Twilio account AC…4444 (region ie1, edge dublin)"
+
+
+def test_a_real_twilio_client_is_not_rerouted(monkeypatch):
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("TWILIO_CLI_CONFIG", "/nonexistent/config.json")
+    client = flexops.connect("twilio")  # no request is made until a resource is used
+    assert client.flexops_target.kind == "twilio" and client.http_client.sandbox_url is None
+    url = "https://conversations.twilio.com/v1/Configuration"
+    assert client.http_client.route(url) == url
+    assert TOKEN not in repr(client.flexops_target) and TOKEN not in repr(client.http_client)
+
+
+def test_an_unreachable_sandbox_url_is_a_clear_connection_error(monkeypatch):
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", "http://127.0.0.1:9")
+    with pytest.raises(ConnectionFailed, match=r"cannot reach the sandbox at http://127\.0\.0\.1:9"):
+        flexops.connect("sandbox")

@@ -182,3 +182,22 @@ def test_preflight_panel_reruns_the_checks(sandbox, client):
     client.studio.v2.flows(sandbox.demo["messaging_flow_sid"]).update(status="draft")
     panel.rerun_button.click()
     assert panel.error and "publish the flow" in panel.text()
+
+
+def test_the_form_makes_what_the_headless_runbook_makes(sandbox, client):
+    """Runbook 10's cells and the form it opens (same parameters) give the same stored configuration and record
+    the same results."""
+    from flexops import notebook
+    from flexops.params import create_params, create_spec
+
+    params = create_params(target="sandbox", page_id=PAGE2, friendly_name="Acme", retry_count="2")
+    headless = addresses.ensure(client, create_spec(client, params))  # what the runbook's cells call
+    form = ui.create_form(client, **{**params, "page_id": PAGE})  # what the runbook calls with interactive=True
+    form.create_button.click()
+    form.confirm_button.click()
+    assert (headless.action, form.result.action) == ("created", "created")
+    made = {page: addresses.state_of(addresses.find(client, page)) for page in (PAGE, PAGE2)}
+    assert made[PAGE] == made[PAGE2] and made[PAGE]["retry_count"] == 2
+    recorded = notebook.results()
+    assert recorded["result"]["address"] == f"messenger:{PAGE}" and recorded["stored"]["retry_count"] == 2
+    assert recorded["summary"] == {"passed": 8, "failed": 0, "warnings": 1, "total": 9, "unreachable": False}

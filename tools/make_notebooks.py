@@ -86,10 +86,10 @@ notebook.show_table(checks.table(results), "Preflight")
 summary = checks.summary(results)
 notebook.record("checks", [r.to_dict() for r in results])
 notebook.record("summary", summary)
+notebook.show_summary(summary, "preflight checks")
 if params["interactive"]:
     from flexops import ui
-    ui.preflight_panel(client)
-summary'''),
+    ui.preflight_panel(client)'''),
         md("""## 4 · Outcome
 A headless run ends non-zero here when a check failed, after the results above were saved."""),
         code('''
@@ -193,6 +193,7 @@ if apply:
     summary = checks.summary(results)
     notebook.record("checks", [r.to_dict() for r in results])
     notebook.record("summary", summary)
+    notebook.show_summary(summary)
     notebook.fail_if_failed(summary, "checks")'''),
     ])
 
@@ -226,19 +227,21 @@ notebook.record("parameters", params)'''),
 client = flexops.connect(params["target"])
 notebook.banner(client);'''),
         md("""## 3 · Checks
-One row per address and check; ✗ rows carry the remedy. *First message missing?* Send a message to the Facebook
-Page from Messenger and run this again. With `interactive = True` the form below lets you pick pages and re-run."""),
+The count first, then one row per address and check (✓ passed, ✗ failed, ! warning); ✗ rows carry the remedy.
+With several addresses a table per address comes first, and on a big account only the rows that need work are
+listed (all are recorded). *First message missing?* Send a message to the Facebook Page from Messenger and run this
+again. With `interactive = True` the form below lets you pick pages and re-run."""),
         code('''
 results = checks.verify(client, page_ids=params["page_ids"] or None,
-                        require_first_message=params["require_first_message"])
-notebook.show_table(checks.table(results), "Verification")
+                        require_first_message=params["require_first_message"], progress=notebook.progress())
 summary = checks.summary(results)
 notebook.record("checks", [r.to_dict() for r in results])
 notebook.record("summary", summary)
+notebook.show_summary(summary)
+notebook.show_checks(results, "Verification")
 if params["interactive"]:
     from flexops import ui
-    ui.verify_form(client, **params)
-summary'''),
+    ui.verify_form(client, **params)'''),
         md("""## 4 · Outcome
 A headless run ends non-zero here when a required check failed, after the results above were saved."""),
         code('''
@@ -263,13 +266,14 @@ this runbook changes the account.
             TARGET,
             'types: str = ""  # address types, comma-separated (e.g. messenger,whatsapp); blank: all',
             'out_dir: str = ""  # report folder; blank: the run folder under `flexops run`, else out/reports',
-            'since: str = ""  # a previous report (file or folder) to compare with; blank: none'),
+            'since: str = ""  # previous report: a file, a (run) folder, or runs/ (the newest); blank: none'),
         md(VALIDATE),
         code('''
 import flexops
 from flexops import checks, inventory, notebook, reports
 
 params = flexops.report_params(target=target, types=types, out_dir=out_dir, since=since)
+previous = reports.load_previous(params["since"], "since")  # the newest report in a folder; None when blank
 notebook.record("parameters", params)'''),
         md(CONNECT),
         code('''
@@ -279,9 +283,10 @@ notebook.banner(client);'''),
 Every address configuration (50 per request), each Studio flow fetched once, and the verification verdict of
 each Messenger address (a missing first message counts as a warning here)."""),
         code('''
-df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory)
+df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory, progress=notebook.progress())
 notebook.show_table(df[["address", "type", "friendly_name", "integration", "studio_flow_name",
-                        "studio_flow_status", "verification"]], f"{len(df)} address configurations");'''),
+                        "studio_flow_status", "verification"]],
+                    f"{len(df)} address configuration{'s' if len(df) != 1 else ''}");'''),
         md("""## 4 · Summary
 Counts by type, integration and verification status. *Draft or missing flows?* Those addresses route nothing to
 Flex: publish the flow, or fix the address with runbook 10 (`update_existing = True`)."""),
@@ -291,12 +296,23 @@ notebook.show_table(notebook.fields_frame({k: summary[k] for k in (
     "total", "messenger", "auto_creation_enabled", "flows_draft", "flows_missing", "verification")}), "Summary")
 notebook.record("summary", {k: v for k, v in summary.items() if k != "created_per_month"})
 notebook.count_chart(df);'''),
-        md("""## 5 · Write the report
-CSV (UTF-8, Excel-safe), XLSX, JSON, HTML (one file, charts inlined, opens offline) and Markdown. *Fails on
-`since`?* Point it at a report folder or one of its inventory files."""),
+        md("""## 5 · Changes since the previous report
+Only with `since`: addresses added, removed, or whose configuration changed (dates and flow status are not
+compared). A previous report that listed only some `types` is compared on those types only."""),
         code('''
-paths = reports.export(df, params["out_dir"], previous=params["since"],
-                       metadata={"runbook": "30_inventory_report"})
+if previous is None:
+    print("No previous report given (set `since` to compare).")
+else:
+    changes = inventory.diff(previous, df)
+    notebook.show_table(notebook.fields_frame(changes.counts),
+                        f"Changes since {previous.attrs['flexops']['loaded_from']}")
+    notebook.show_table([dict(zip(("change", "address", "detail"), row)) for row in reports.change_rows(changes)],
+                        "What changed")
+    notebook.record("changes", changes.counts)'''),
+        md("""## 6 · Write the report
+CSV (UTF-8, Excel-safe), XLSX, JSON, HTML (one file, charts inlined, opens offline) and Markdown."""),
+        code('''
+paths = reports.export(df, params["out_dir"], previous=previous, metadata={"runbook": "30_inventory_report"})
 notebook.show_table([{"format": fmt, "path": str(path)} for fmt, path in paths.items()], "Report files")
 notebook.record("reports", paths)'''),
     ])
@@ -352,23 +368,19 @@ notebook.record("plan", the_plan.to_dict())'''),
 Headless, the plan is applied only with `confirm = True` (and not `dry_run`); interactive, only when you click
 **Apply**. Changes run `concurrency` at a time; throttling (429) is waited out, and a create or delete whose answer
 was lost is looked up before any retry, so nothing is duplicated. A change that fails is reported with its Twilio
-error code and the others go on."""),
+error code and the others go on. The results table has one row per change: `ok`, or `failed` with the Twilio error
+code and message."""),
         code('''
 result = None
 if params["dry_run"] or not the_plan.pending:
     print("Dry run: nothing was changed." if params["dry_run"] else "Nothing to do: the account already matches.")
 elif params["interactive"]:
     button = plan.confirm_panel(client, the_plan, concurrency=params["concurrency"])
-elif params["confirm"]:
-    result = plan.apply(client, the_plan, concurrency=params["concurrency"])
+elif params["confirm"]:  # recorded at once, so an interrupted run keeps what it did
+    result = plan.record_result(plan.apply(client, the_plan, concurrency=params["concurrency"]))
 else:
     print("confirm is False: nothing was changed. Review the plan, then run again with confirm = True.")'''),
-        md("""## 5 · Results
-One row per change: `ok`, or `failed` with the Twilio error code and message."""),
-        code('''
-if result is not None:
-    plan.record_result(result)'''),
-        md("""## 6 · How to undo this run
+        md("""## 5 · How to undo this run
 Every change above is in this run's audit trail (`audit.jsonl`), so `flexops rollback RUN` can undo exactly this
 run: delete what it created, restore what it updated, re-create what it deleted. The table previews that undo (it
 changes nothing). Rollback refuses addresses that someone changed after this run unless you pass `--force`."""),
@@ -379,12 +391,12 @@ if result is not None and notebook.run_dir() is not None:
     notebook.show_table(undo.table(), f"flexops rollback {notebook.run_dir().name} would: {undo.summary()}")
 else:
     print("Nothing to undo here (or not an audited run: use `flexops run` to get one that can be rolled back).")'''),
-        md("""## 7 · Outcome
-A headless run with a failed change ends non-zero here, after the results were saved; running it again retries
-only what is still different."""),
+        md("""## 6 · Outcome
+A headless run with a failed change ends non-zero here (an interrupted one as interrupted), after the results
+were saved; running it again changes only what is still different."""),
         code('''
 if result is not None:
-    notebook.fail_if_failed(result.summary(), "changes")'''),
+    plan.raise_for_outcome(result)'''),
     ])
 
 

@@ -6,6 +6,7 @@ flexops HTTP client rewrites `https://<product>.twilio.com/...` that way, so Con
 """
 import base64
 import collections
+import hmac
 import socket
 import threading
 import time
@@ -69,7 +70,7 @@ class SandboxApp:
             except (ValueError, UnicodeDecodeError):
                 user, password = "", ""
             secret, account_sid = logins.get(user, (None, None))
-            if secret is not None and secret == password:
+            if secret is not None and hmac.compare_digest(secret.encode(), password.encode()):
                 return account_sid
         raise TwilioError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
@@ -90,15 +91,17 @@ class SandboxApp:
                     return error_response(rule["status"], rule["code"], rule["message"], headers)
                 else:
                     post_commit = post_commit or rule
+            # Credentials first, as Twilio: a caller without them learns nothing, not even which paths exist.
+            account_sid = self.authenticate(request, state.logins)
             if product not in self.routes:
                 raise TwilioError(404, 20404, f"The requested resource {path} was not found")
             try:
                 handler, args = self.routes[product].match(path, request.method)
             except NotFound:
                 raise TwilioError(404, 20404, f"The requested resource {path} was not found") from None
-            except MethodNotAllowed:
-                raise TwilioError(405, 20004, "Method not allowed") from None
-            account_sid = self.authenticate(request, state.logins)
+            except MethodNotAllowed as exc:
+                allow = ", ".join(sorted(exc.valid_methods or ()))
+                raise TwilioError(405, 20004, "Method not allowed", {"Allow": allow}) from None
             response = handler(Ctx(self.store, account_sid, request, product, path), **args)
             if post_commit and post_commit["action"] == "commit_then_drop":
                 drop(environ)
@@ -114,6 +117,8 @@ class SandboxApp:
     def control(self, request, path):
         try:
             body = request.get_json(silent=True) or {}
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
             return json_response(self.control_action(request.method, path, body, request.args))
         except (faults.FaultRuleError, KeyError, ValueError) as exc:
             return json_response({"error": str(exc)}, 400)
@@ -145,8 +150,13 @@ class SandboxApp:
             return seed.create_account(store, friendly_name=body.get("friendly_name", "sandbox account"),
                                        status=body.get("status", "active"))
         if route == ("POST", "/accounts/status"):
+            if body.get("status") not in seed.ACCOUNT_STATUSES:
+                raise ValueError(f"status must be one of {', '.join(seed.ACCOUNT_STATUSES)}")
             with store.tx() as db:
-                db.execute("UPDATE accounts SET status = ? WHERE sid = ?", (body["status"], body["account_sid"]))
+                changed = db.execute("UPDATE accounts SET status = ? WHERE sid = ?",
+                                     (body["status"], body["account_sid"])).rowcount
+            if not changed:
+                raise LookupError(f"unknown account {body['account_sid']}")
             return {"ok": True}
         if route == ("GET", "/credentials"):
             return credentials(store, args.get("account_sid") or self.default_account())

@@ -2,6 +2,7 @@
 import json
 import secrets
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
@@ -81,13 +82,16 @@ class Ctx:
             page_no = int(self.request.args.get("Page", "0"))
         except ValueError:
             raise invalid("Invalid PageToken or Page") from None
+        if page_no < 0:
+            raise invalid(f"Invalid Page {page_no}: must be 0 or more")
         rows = self.store.page(self.account_sid, kind, after, size + 1, parent=parent, where=where)
         more = len(rows) > size
         rows = rows[:size]
-        extra = "".join(f"&{k}={v}" for k, v in extra_query if v is not None)
+        extra = [(k, v) for k, v in extra_query if v is not None]
 
         def page_url(page, tok=None):
-            return self.url(path, f"PageSize={size}&Page={page}" + (f"&PageToken={tok}" if tok else "") + extra)
+            query = [("PageSize", size), ("Page", page)] + ([("PageToken", tok)] if tok else []) + extra
+            return self.url(path, urlencode(query))
 
         meta = {
             "page": page_no,

@@ -1,7 +1,7 @@
 """A small client for the sandbox control plane (`/__sandbox/...`): seed, pages, faults, latency, simulations."""
 import requests
 
-from ..exceptions import FlexopsError
+from ..exceptions import ConnectionFailed, FlexopsError
 
 
 class SandboxControl:
@@ -11,10 +11,13 @@ class SandboxControl:
         self.session = requests.Session()
 
     def _call(self, method, action, body=None, **params):
-        reply = self.session.request(method, f"{self.url}/__sandbox/{action}", json=body,
-                                     params={k: v for k, v in params.items() if v is not None} or None,
-                                     timeout=self.timeout)
-        data = reply.json()
+        try:
+            reply = self.session.request(method, f"{self.url}/__sandbox/{action}", json=body,
+                                         params={k: v for k, v in params.items() if v is not None} or None,
+                                         timeout=self.timeout)
+            data = reply.json()
+        except requests.RequestException as exc:  # JSON decoding errors included: not a sandbox at this URL
+            raise ConnectionFailed(f"cannot reach the sandbox at {self.url}: {type(exc).__name__}") from None
         if reply.status_code >= 400:
             raise FlexopsError(f"sandbox {action}: {data.get('error', reply.status_code)}")
         return data

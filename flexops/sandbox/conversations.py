@@ -80,6 +80,7 @@ def create_address(ctx):
         raise missing("Type")
     if not address:
         raise missing("Address")
+    kind = kind.lower()  # Twilio takes the type in any case (its example: `whAtsAPP`) and answers it in lower case
     if kind not in ADDRESS_TYPES:
         raise invalid(f"Invalid Type {kind!r}: must be one of {', '.join(ADDRESS_TYPES)}")
     _validate_address(kind, address)
@@ -90,7 +91,8 @@ def create_address(ctx):
             "url": ctx.url(f"{LIST_PATH}/{sid}")}
     with ctx.store.tx() as db:
         if not ctx.store.insert(db, ctx.account_sid, ADDRESS_KIND, sid, data, key=address):
-            raise TwilioError(409, 50416, f"Address configuration already exists for address {address}")
+            # Twilio documents no answer for this; 20409 is its platform-wide "Conflict" code.
+            raise TwilioError(409, 20409, f"Address configuration already exists for address {address}")
     return json_response(data, 201)
 
 
@@ -129,7 +131,7 @@ def delete_address(ctx, sid):
 
 
 def list_addresses(ctx):
-    kind = ctx.request.args.get("Type")
+    kind = (ctx.request.args.get("Type") or "").lower() or None
     return ctx.list_page(ADDRESS_KIND, "address_configurations", LIST_PATH,
                          where={"type": kind} if kind else None, extra_query=[("Type", kind)])
 
@@ -147,7 +149,41 @@ def fetch_service(ctx, sid):
 
 
 def list_conversations(ctx):
-    return ctx.list_page("conversation", "conversations", "/v1/Conversations", maximum=100)
+    """Like Twilio, /v1/Conversations holds the default Conversation Service's conversations only."""
+    config = ctx.store.get(ctx.account_sid, "conversations_configuration", sid="configuration") or {}
+    default = config.get("default_chat_service_sid")
+    return ctx.list_page("conversation", "conversations", "/v1/Conversations", maximum=100,
+                         where={"chat_service_sid": default} if default else None)
+
+
+def _in_service(service_sid, data):
+    """A conversation (or participant) as Twilio shows it under /v1/Services/{sid}/Conversations."""
+    base = "https://conversations.twilio.com/v1/"
+
+    def moved(url):
+        return url.replace(f"{base}Conversations/", f"{base}Services/{service_sid}/Conversations/", 1) \
+            if isinstance(url, str) else url
+    shown = {**data, "url": moved(data.get("url"))}
+    if isinstance(data.get("links"), dict):
+        shown["links"] = {name: moved(url) for name, url in data["links"].items()}
+    return shown
+
+
+def list_service_conversations(ctx, chat_service_sid):
+    ctx.get("conversation_service", sid=chat_service_sid)
+    return ctx.list_page("conversation", "conversations", f"/v1/Services/{chat_service_sid}/Conversations",
+                         maximum=100, where={"chat_service_sid": chat_service_sid},
+                         render=lambda data: _in_service(chat_service_sid, data))
+
+
+def list_service_participants(ctx, chat_service_sid, conversation_sid):
+    if ctx.get("conversation", sid=conversation_sid).get("chat_service_sid") != chat_service_sid:
+        raise not_found(ctx.path)
+    return ctx.list_page("participant", "participants",
+                         f"/v1/Services/{chat_service_sid}/Conversations/{conversation_sid}/Participants",
+                         parent=conversation_sid, maximum=100,
+                         render=lambda data: {**_in_service(chat_service_sid, data),
+                                              "chat_service_sid": chat_service_sid})
 
 
 def fetch_conversation(ctx, sid):
@@ -180,4 +216,7 @@ RULES = [
     Rule("/v1/Conversations/<conversation_sid>/Participants", methods=["GET"],
          endpoint=_children("participant", "participants")),
     Rule("/v1/Conversations/<conversation_sid>/Messages", methods=["GET"], endpoint=_children("message", "messages")),
+    Rule("/v1/Services/<chat_service_sid>/Conversations", methods=["GET"], endpoint=list_service_conversations),
+    Rule("/v1/Services/<chat_service_sid>/Conversations/<conversation_sid>/Participants", methods=["GET"],
+         endpoint=list_service_participants),
 ]

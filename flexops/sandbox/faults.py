@@ -10,13 +10,20 @@ import random
 import re
 
 ACTIONS = ("error", "latency", "commit_then_error", "commit_then_drop")
-DEFAULTS = {"product": "*", "method": "*", "path": ".*", "action": "error", "status": 500, "code": 20500,
+DEFAULTS = {"product": "*", "method": "*", "path": ".*", "action": "error", "status": 500, "code": None,
             "message": "Injected fault", "retry_after": None, "latency_ms": 0, "times": None,
             "probability": None, "seed": 0}
+TYPES = {"product": str, "method": str, "path": str, "action": str, "status": int, "code": int, "message": str,
+         "retry_after": int, "latency_ms": float, "times": int, "probability": float, "seed": int}
 
 
 class FaultRuleError(ValueError):
     pass
+
+
+def twilio_code(status):
+    """Twilio's error code for an HTTP status: 401 -> 20003, otherwise 20000 + status (20429, 20500, 20503...)."""
+    return 20003 if status == 401 else 20000 + status
 
 
 def normalise(rule):
@@ -25,17 +32,29 @@ def normalise(rule):
     if unknown:
         raise FaultRuleError(f"unknown fault rule fields: {', '.join(sorted(unknown))}")
     full = {**DEFAULTS, **rule}
+    for name, kind in TYPES.items():
+        if full[name] is not None and (kind is str) != isinstance(full[name], str):
+            raise FaultRuleError(f"{name} must be {'text' if kind is str else 'a number'}, not {full[name]!r}")
+        try:
+            full[name] = None if full[name] is None else kind(full[name])
+        except ValueError:
+            raise FaultRuleError(f"{name} must be a number, not {full[name]!r}") from None
     if full["action"] not in ACTIONS:
         raise FaultRuleError(f"action must be one of {', '.join(ACTIONS)}")
     try:
         re.compile(full["path"])
     except re.error as exc:
         raise FaultRuleError(f"path is not a valid regex: {exc}") from None
-    if full["probability"] is not None and not 0 <= float(full["probability"]) <= 1:
+    if not 400 <= full["status"] <= 599:
+        raise FaultRuleError("status must be an HTTP error status (400-599)")
+    if full["probability"] is not None and not 0 <= full["probability"] <= 1:
         raise FaultRuleError("probability must be between 0 and 1")
-    if full["times"] is not None and int(full["times"]) < 1:
+    if full["times"] is not None and full["times"] < 1:
         raise FaultRuleError("times must be at least 1")
+    if full["retry_after"] is not None and full["retry_after"] < 0:
+        raise FaultRuleError("retry_after must be 0 or more seconds")
     full["method"] = full["method"].upper()
+    full["code"] = full["code"] if full["code"] is not None else twilio_code(full["status"])
     return full
 
 
@@ -82,8 +101,7 @@ def pick(store, product, method, path):
                 continue
             fires = True
             if rule["probability"] is not None:
-                draw = _draw(rule, row["seen"])
-                fires = draw < float(rule["probability"])
+                fires = _draw(rule, row["seen"]) < rule["probability"]
             db.execute("UPDATE faults SET seen = seen + 1, fired = fired + ?, remaining = "
                        "CASE WHEN remaining IS NULL THEN NULL ELSE remaining - ? END WHERE id = ?",
                        (int(fires), int(fires), row["id"]))

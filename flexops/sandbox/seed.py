@@ -9,6 +9,7 @@ DEMO_PAGES = [("104738392011234", "Acme Outdoor Gear"), ("204738392011235", "Acm
 
 MESSAGING_FLOW = "Messaging Flow"
 DRAFT_FLOW = "Draft Survey Flow"
+ACCOUNT_STATUSES = ("active", "suspended", "closed")  # API 2010 account statuses
 
 
 def messaging_flow_definition(workflow_sid, channel_sid):
@@ -48,6 +49,8 @@ def survey_flow_definition():
 
 def create_account(store, friendly_name="flexops demo", account_sid=None, auth_token=None, status="active"):
     """A bare account with an API key; returns its credentials."""
+    if status not in ACCOUNT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(ACCOUNT_STATUSES)}")
     sid = account_sid or new_sid("AC")
     token = auth_token or secrets.token_hex(16)
     key_sid, key_secret = new_sid("SK"), secrets.token_urlsafe(24)
@@ -60,18 +63,9 @@ def create_account(store, friendly_name="flexops demo", account_sid=None, auth_t
 
 
 def add_flow(store, account_sid, name, definition, status):
-    sid, stamp = new_sid("FW"), now()
-    url = f"https://studio.twilio.com/v2/Flows/{sid}"
-    errors = studio.validate_definition(definition)
-    flow = {"sid": sid, "account_sid": account_sid, "author_sid": None, "friendly_name": name,
-            "definition": definition, "status": status, "revision": 1, "commit_message": "seed",
-            "valid": not errors, "errors": [{"message": e} for e in errors], "warnings": [],
-            "date_created": stamp, "date_updated": None,
-            "webhook_url": f"https://webhooks.twilio.com/v1/Accounts/{account_sid}/Flows/{sid}", "url": url,
-            "links": {"test_users": f"{url}/TestUsers", "revisions": f"{url}/Revisions",
-                      "executions": f"{url}/Executions"}}
+    flow = studio.new_flow(account_sid, name, definition, status, commit_message="seed")
     with store.tx() as db:
-        store.insert(db, account_sid, studio.KIND, sid, flow)
+        store.insert(db, account_sid, studio.KIND, flow["sid"], flow)
     return flow
 
 

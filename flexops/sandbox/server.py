@@ -1,5 +1,6 @@
 """Serve the sandbox app over loopback HTTP, in a background thread (embedded) or in the foreground (CLI)."""
 import io
+import ipaddress
 import logging
 import socket
 import threading
@@ -9,6 +10,13 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from .app import SandboxApp
 
 log = logging.getLogger(__name__)
+
+
+def is_loopback(host):
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -101,7 +109,7 @@ class SandboxServer:
         self.httpd.daemon_threads = True
         self.httpd.open_connections = set()  # kept-alive client connections, closed on stop()
         self.host, self.port = host, self.httpd.server_port
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"  # IPv6 literals in brackets
         self._thread = None
 
     @property

@@ -48,7 +48,8 @@ def _status(ctx, required):
     return status
 
 
-def _apply(flow, definition, status):
+def apply_definition(flow, definition, status):
+    """Set status (and definition, a new revision) after Studio's checks; publishing an invalid flow is refused."""
     errors = validate_definition(flow["definition"] if definition is None else definition)
     if status == "published" and errors:
         raise TwilioError(400, 20001, "Invalid Definition: " + "; ".join(errors))
@@ -61,6 +62,20 @@ def _apply(flow, definition, status):
     flow["warnings"] = []
 
 
+def new_flow(account_sid, name, definition, status, commit_message=None):
+    """A flow as Twilio renders it, at revision 1 (shared by the create handler and the demo seed)."""
+    sid = new_sid("FW")
+    url = f"https://studio.twilio.com/v2/Flows/{sid}"
+    flow = {"sid": sid, "account_sid": account_sid, "author_sid": None, "friendly_name": name,
+            "definition": None, "status": status, "revision": 0, "commit_message": commit_message,
+            "date_created": now(), "date_updated": None,
+            "webhook_url": f"https://webhooks.twilio.com/v1/Accounts/{account_sid}/Flows/{sid}", "url": url,
+            "links": {"test_users": f"{url}/TestUsers", "revisions": f"{url}/Revisions",
+                      "executions": f"{url}/Executions"}}
+    apply_definition(flow, definition, status)
+    return flow
+
+
 def create_flow(ctx):
     name = ctx.form("FriendlyName")
     if not name:
@@ -68,17 +83,9 @@ def create_flow(ctx):
     status = _status(ctx, required=True)
     if ctx.form("Definition") is None:
         raise missing("Definition")
-    sid, stamp = new_sid("FW"), now()
-    url = ctx.url(f"/v2/Flows/{sid}")
-    flow = {"sid": sid, "account_sid": ctx.account_sid, "author_sid": None, "friendly_name": name,
-            "definition": None, "status": status, "revision": 0, "commit_message": ctx.form("CommitMessage"),
-            "date_created": stamp, "date_updated": None,
-            "webhook_url": f"https://webhooks.twilio.com/v1/Accounts/{ctx.account_sid}/Flows/{sid}", "url": url,
-            "links": {"test_users": f"{url}/TestUsers", "revisions": f"{url}/Revisions",
-                      "executions": f"{url}/Executions"}}
-    _apply(flow, _definition(ctx), status)
+    flow = new_flow(ctx.account_sid, name, _definition(ctx), status, ctx.form("CommitMessage"))
     with ctx.store.tx() as db:
-        ctx.store.insert(db, ctx.account_sid, KIND, sid, flow)
+        ctx.store.insert(db, ctx.account_sid, KIND, flow["sid"], flow)
     return json_response(flow, 201)
 
 
@@ -91,7 +98,7 @@ def update_flow(ctx, sid):
     definition = _definition(ctx) if ctx.form("Definition") is not None else None
     with ctx.store.tx() as db:
         flow = ctx.get(KIND, sid=sid)
-        _apply(flow, definition, status)
+        apply_definition(flow, definition, status)
         if ctx.form("FriendlyName"):
             flow["friendly_name"] = ctx.form("FriendlyName")
         if ctx.form("CommitMessage") is not None:
