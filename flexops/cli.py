@@ -194,7 +194,7 @@ def run_command(notebook, parameters, raw_parameters, parameters_file, target, r
     colour = {"succeeded": "green", "interrupted": "yellow"}.get(record.status, "red")
     click.secho(f"{record.status}: {record.run_id} (exit {record.exit_code})", fg=colour, err=True)
     if error:
-        where = f" in cell {error['cell_index']}" if error.get("cell_index") is not None else ""
+        where = f" at cell {error['cell_index']}" if error.get("cell_index") is not None else ""
         click.echo(f"  {error['ename']}{where}: {str(error['evalue']).splitlines()[0] if error['evalue'] else ''}",
                    err=True)
     click.echo(os.fspath(record.folder))

@@ -1,6 +1,7 @@
 """Plan and apply against the sandbox through the real SDK: create / update / no-op / prune, faults (429s with and
-without Retry-After, commit-then-500, commit-then-drop, permanent errors), the account lock, the CLI, a kill -9
-in the middle of a 200-address apply, and runbook 40."""
+without Retry-After, commit-then-500 and commit-then-drop on creates and deletes, permanent errors, refused
+credentials), the account lock (holder and age, stale takeover, --break-lock), the CLI and its help, a kill -9 in
+the middle of a 200-address apply, Ctrl-C, and runbook 40."""
 import json
 import os
 import signal

@@ -1,6 +1,7 @@
 """Rollback from a run's audit trail, against the sandbox: undo creates, updates and deletes; refuse (naming the
 address and what changed) when an address changed since the run unless forced; settle lost answers from the
-run's results; every rollback is an audited run of its own."""
+run's results, and calls a killed run had in flight from its plan; finish an interrupted rollback by running it
+again; every rollback is an audited run of its own."""
 import json
 
 import pytest
@@ -8,9 +9,10 @@ import pytest
 from flexops import audit, plan, rollback, runs
 from flexops.exceptions import ValidationError
 
-from test_plan import cli, inventory, kill_9_during_apply, pages, stored, workdir  # noqa: F401 - fixture
+import test_plan
+from test_plan import CREATE_PATH, cli, inventory, kill_9_during_apply, pages, stored
 
-CREATE_PATH = "^/v1/Configuration/Addresses$"
+workdir = test_plan.workdir  # the fixture: run folders and locks under tmp_path
 
 
 def last_run(workdir, command):

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
-from flexops import runs
+from flexops import audit, runs
 from flexops.cli import main
 from flexops.exceptions import ValidationError
 
@@ -60,6 +60,10 @@ def assert_complete(folder):
     assert {p.name for p in folder.iterdir()} == FILES
     assert json.loads((folder / "output.ipynb").read_text())["cells"]
     assert "<html" in (folder / "output.html").read_text()[:2000].lower()
+
+
+def first_markdown(folder):
+    return nbformat.read(os.fspath(folder / "output.ipynb"), as_version=4).cells[0].source
 
 
 # --- the runbook, end to end ---------------------------------------------------------------------------------
@@ -148,6 +152,20 @@ def test_unknown_and_credential_parameters_are_refused_before_any_kernel(tmp_pat
     assert time.monotonic() - started < 10
 
 
+def test_a_broken_parameters_file_is_a_bad_parameters_run(tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", 'page_id = ""')
+    (tmp_path / "p.yaml").write_text("page_id: [unclosed\n")
+    result, folder = flexops_run(tmp_path / "runs", nb, "-f", tmp_path / "p.yaml")
+    assert result.exit_code == 2 and "parameters_file" in result.output
+    assert_complete(folder)
+    assert manifest(folder)["error"]["ename"] == "ValidationError"
+    (tmp_path / "p.yaml").write_text("page_id: '1'\n<b>nope</b>: 2\n")
+    result, folder = flexops_run(tmp_path / "runs", nb, "-f", tmp_path / "p.yaml")
+    assert result.exit_code == 2 and "<b>nope</b>: is not a parameter of p.ipynb" in result.output
+    assert first_markdown(folder).startswith("**This runbook did not run**: ValidationError: &lt;b&gt;nope")
+    assert "<b>nope" not in (folder / "output.html").read_text()  # error text is escaped in the HTML copy
+
+
 def test_runs_dir_comes_from_the_environment(tmp_path, monkeypatch):
     nb = write_notebook(tmp_path / "p.ipynb", 'page_id = ""')
     monkeypatch.setenv("FLEXOPS_RUNS_DIR", str(tmp_path / "from-env"))
@@ -218,10 +236,6 @@ def wait_for(marker, proc, seconds=60):
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert marker.exists(), proc.communicate(timeout=5)
-
-
-def first_markdown(folder):
-    return nbformat.read(os.fspath(folder / "output.ipynb"), as_version=4).cells[0].source
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -313,6 +327,7 @@ def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tm
     try:
         wait_for(marker, proc)
         kernels = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert kernels
         proc.kill()
         proc.communicate(timeout=10)
     finally:
@@ -371,6 +386,16 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
     assert verified.exit_code == 1 and "line 2" in verified.output
     (folder / "audit.jsonl").write_text("\n".join(text[:2]) + "\n")  # a dropped last line breaks no chain...
     assert runs.verify_run(folder)[:2] == (False, 3)  # ...but the manifest pinned three lines
+    forged = audit.seal({"method": "DELETE", "path": "/v1/Configuration/Addresses/IGx", "status": 204},
+                        hashlib.sha256(text[2].encode()).hexdigest())
+    (folder / "audit.jsonl").write_text("\n".join([*text, forged]) + "\n")  # a well-chained line appended
+    ok, line, message = runs.verify_run(folder)
+    assert (ok, line) == (False, 4) and "4 line(s) but the manifest recorded 3" in message
+    (folder / "audit.jsonl").write_text("\n".join([text[0], "{not json", text[2]]) + "\n")
+    verified = CliRunner().invoke(main, ["runs", "verify", str(folder)])
+    assert verified.exit_code == 1 and "line 2: not a sealed audit line" in verified.output
+    listing = CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert listing.exit_code == 0 and json.loads(listing.output)[0]["changes"] == 2  # a damaged file still lists
 
 
 @pytest.mark.skipif(not CREATE.exists(), reason="notebooks/10_create_messenger_address.ipynb not written yet")

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 from twilio.base.exceptions import TwilioRestException
 
-from flexops import connect, settings
+from flexops import connect, runs, settings
 from flexops.cli import main
 from flexops.exceptions import ConfigurationError
 from flexops.sandbox import seed
+from flexops.sandbox.control import SandboxControl
 from flexops.sandbox.server import SandboxServer
 from flexops.settings import Secret, Target
 
@@ -82,13 +83,31 @@ def good_parameters(notebook, demo, reports):
     return args
 
 
+def stored_widgets(folder):
+    return json.loads((folder / "output.ipynb").read_text())["metadata"].get("widgets")
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_runbook_runs_keep_secrets_out(notebook, secret_sandbox, tmp_path):
+    """Success, the form (widget state is saved in output.ipynb), a failure after connecting (tracebacks from
+    Twilio errors), and a refused parameter: no secret in any file or in the command's output."""
     server, demo = secret_sandbox
     reports = tmp_path / "reports"
-    ok, ok_folder = flexops_run(tmp_path, notebook, *good_parameters(notebook, demo, reports))
+    good = good_parameters(notebook, demo, reports)
+    ok, ok_folder = flexops_run(tmp_path, notebook, *good)
     assert ok.exit_code in (0, 1), ok.output  # it ran (a check may legitimately fail on the demo account)
     assert_clean(ok_folder, secrets_of(demo), ok.output)
+    if "interactive" in runs.declared_parameters(notebook):
+        form, form_folder = flexops_run(tmp_path, notebook, *good, "-p", "interactive", "true")
+        assert form.exit_code in (0, 1), form.output
+        assert stored_widgets(form_folder)  # the form's state is in the notebook: and it holds no secret
+        assert_clean(form_folder, secrets_of(demo), form.output)
+    # every Twilio call now fails with a Twilio error: the runbook stops after connecting
+    SandboxControl(server.url).add_fault(status=400, code=20001, message="Injected fault")
+    failed, failed_folder = flexops_run(tmp_path, notebook, *good)
+    assert failed.exit_code in (1, 2, 3), failed.output
+    assert '"output_type": "error"' in (failed_folder / "output.ipynb").read_text()  # a traceback was kept
+    assert_clean(failed_folder, secrets_of(demo), failed.output)
     bad, bad_folder = flexops_run(tmp_path, notebook, "-p", "target", "nowhere")
     assert bad.exit_code == 2, bad.output
     assert_clean(bad_folder, secrets_of(demo), bad.output)
