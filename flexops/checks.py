@@ -281,6 +281,10 @@ def verify(client, page_ids=None, require_first_message=True, flows=None, since_
     ids = _page_ids(page_ids)
     flows = flows or FlowCache(client)
     configs = _configurations(client, ids, progress)
+    if not configs:  # "verify all" on an account without any: nothing reaches Flex, which must not pass silently
+        return [CheckResult(mask_sid(client.account_sid), "Messenger addresses", FAIL,
+                            "no Messenger address configuration in the account: nothing to verify",
+                            REMEDY_CREATE.replace("Create it", "Create one"))]
     present = [c for c in configs.values() if c is not None]
     flow_sids = sorted({(c.auto_creation or {}).get("studio_flow_sid") for c in present
                         if (c.auto_creation or {}).get("type") == "studio"} - {None})

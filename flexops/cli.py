@@ -168,8 +168,8 @@ def run_command(notebook, parameters, raw_parameters, parameters_file, target, r
 
     Parameters are checked against the notebook's parameters cell before it starts: an unknown name is an error.
     `papermill --help-notebook NOTEBOOK` lists them. Credentials are never parameters: they come from the
-    environment (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET) or a twilio-cli
-    profile.
+    environment (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN, or with TWILIO_API_KEY + TWILIO_API_SECRET) or a
+    twilio-cli profile.
 
     \b
     Exit codes:
@@ -233,7 +233,7 @@ def runs_list(runs_dir, as_json):
 
 @runs.command("show")
 @click.argument("run")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and results.json as JSON.")
 def runs_show(run, runs_dir, as_json):
     """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
@@ -252,7 +252,7 @@ def runs_show(run, runs_dir, as_json):
 
 @runs.command("verify")
 @click.argument("run")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 def runs_verify(run, runs_dir):
     """Check RUN's audit hash chain; exit 1 naming the first bad line when it was tampered with."""
     from . import runs as runs_api

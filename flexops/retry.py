@@ -137,8 +137,9 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
             failure = classify(exc, http_client)
             if failure is None:
                 raise
-        if _last.method in SAFE_METHODS:
-            raise failed(what, failure, attempt + 1, "still failing after the HTTP client's retries") from None
+        if _last.method in SAFE_METHODS:  # already retried by the HTTP client when it could be
+            reason = "" if failure.permanent else "still failing after the HTTP client's retries"
+            raise failed(what, failure, attempt + 1, reason) from None
         if failure.ambiguous or (failure.status == 409 and ambiguous_before):
             # 409 after an unknown outcome: our earlier attempt most likely committed; look before giving up
             ambiguous_before = True

@@ -5,7 +5,9 @@
 
 Why a folder per run: a scheduler, an auditor or a colleague reads one place to learn what ran, against which
 account, with what parameters, what changed (audit.jsonl) and how it ended (manifest.json, exit code). The folder
-is completed in a `finally`, so Ctrl-C, a bad parameter or a dead kernel still leave a full record.
+is completed in a `finally`, so Ctrl-C, a bad parameter or a dead kernel still leave a full record; a `kill -9` of
+the runner still leaves parameters.json and every audit line (the kernel writes them as calls return), and the run
+lists as `aborted`.
 
 Parameters are checked against the notebook (`papermill.inspect_notebook`) before anything starts: unknown names and
 credential-like names are refused; text values are typed by the notebook's declared default, so `-p page_id 0012`
@@ -608,9 +610,11 @@ def describe(folder, max_changes=50):
     records = audit.read(folder / audit.AUDIT_FILE, strict=False)
     for record in records[:max_changes]:
         code = f" error {record['error_code']}" if record.get("error_code") else ""
+        state = record.get("after") or record.get("before") or {}
+        what = " ".join(str(v) for v in (record.get("sid"), state.get("address") if isinstance(state, dict) else None)
+                        if v)
         lines.append(("", f"{record.get('seq')}. {record.get('method')} {record.get('product')} "
-                          f"{record.get('path')} -> {record.get('status') or 'no answer'}{code}"
-                          + (f" {record['sid']}" if record.get("sid") else "")))
+                          f"{record.get('path')} -> {record.get('status') or 'no answer'}{code} {what}".rstrip()))
     if len(records) > max_changes:
         lines.append(("", f"... {len(records) - max_changes} more in audit.jsonl"))
     lines.append(("files", ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))))

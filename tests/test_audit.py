@@ -149,6 +149,9 @@ def test_chain_detects_a_resealed_edit_and_removed_or_reordered_lines(tmp_path):
     assert audit.verify(path)[:2] == (False, 1)
     path.write_text("\n".join(text) + "\nnot json\n")
     assert audit.verify(path)[:2] == (False, 5)
+    inserted = audit.seal({"method": "DELETE", "path": "/v2/Flows/x"}, audit._sha(text[0]))
+    path.write_text("\n".join([text[0], inserted, *text[1:]]) + "\n")  # a well-sealed line slipped in
+    assert audit.verify(path)[:2] == (False, 3)
 
 
 def test_redact():

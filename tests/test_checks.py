@@ -164,17 +164,28 @@ def test_inbound_resources_follow_twilios_schemas(sandbox, client):
         schemas = json.loads(spec_path("conversations").read_text())["components"]["schemas"]
     except SpecUnavailable as exc:
         pytest.fail(f"Twilio's OpenAPI definitions are unavailable: {exc}")
+    try:
+        studio_schemas = json.loads(spec_path("studio").read_text())["components"]["schemas"]
+    except SpecUnavailable as exc:
+        pytest.fail(f"Twilio's OpenAPI definitions are unavailable: {exc}")
     add_studio(client, sandbox, conversation_service_sid=sandbox.demo["flex_service_sid"])
     result = sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
     account = sandbox.demo["account_sid"]
-    for kind, schema in (("conversation", "conversations.v1.conversation"),
-                         ("participant", "conversations.v1.conversation.conversation_participant"),
-                         ("message", "conversations.v1.conversation.conversation_message")):
+    for kind, schema in (("conversation", schemas["conversations.v1.conversation"]),
+                         ("participant", schemas["conversations.v1.conversation.conversation_participant"]),
+                         ("message", schemas["conversations.v1.conversation.conversation_message"]),
+                         ("studio_execution", studio_schemas["studio.v2.flow.execution"])):
         data = sandbox.store.get(account, kind, sid=result[f"{kind}_sid"])
-        assert set(data) == set(schemas[schema]["properties"]), kind
+        assert set(data) == set(schema["properties"]), kind
 
 
 # --- verify --------------------------------------------------------------------------------------------------
+
+def test_verify_all_on_an_account_without_messenger_addresses_fails(sandbox, client):
+    [row] = checks.verify(client)
+    assert (row.check, row.status) == ("Messenger addresses", "fail") and "10_create_messenger_address" in row.remedy
+    assert row.subject.startswith("AC…") and sandbox.demo["account_sid"] not in row.subject
+
 
 def test_verify_passes_after_a_first_message(sandbox, client):
     add_studio(client, sandbox, friendly_name="Acme Outdoor Gear")

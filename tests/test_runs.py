@@ -36,10 +36,15 @@ def write_notebook(path, parameters, *cells):
 
 
 def flexops_run(runs_dir, *args):
+    """`flexops run ARGS` in this process: (click result, the run folder it made or None)."""
+    def folders():
+        return set(Path(runs_dir).iterdir()) if Path(runs_dir).exists() else set()
+
+    before = folders()
     result = CliRunner().invoke(main, ["run", *map(str, args), "--runs-dir", str(runs_dir)])
-    folders = sorted(Path(runs_dir).iterdir()) if Path(runs_dir).exists() else []
-    folder = folders[-1] if folders else None
-    return result, folder
+    made = folders() - before
+    assert len(made) <= 1
+    return result, made.pop() if made else None
 
 
 def manifest(folder):
@@ -398,15 +403,30 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
     assert listing.exit_code == 0 and json.loads(listing.output)[0]["changes"] == 2  # a damaged file still lists
 
 
-@pytest.mark.skipif(not CREATE.exists(), reason="notebooks/10_create_messenger_address.ipynb not written yet")
 def test_create_runbook_audits_each_change(sandbox, tmp_path):
+    """The create runbook's one mutation per run is audited with the state before and after; a rerun that finds
+    nothing to change writes no line."""
     page = sandbox.demo["pages"][0]["page_id"]
-    declared = runs.declared_parameters(CREATE)
-    args = ["-p", "page_id", page] if "page_id" in declared else []
-    result, folder = flexops_run(tmp_path / "runs", CREATE, *args)
+    result, folder = flexops_run(tmp_path / "runs", CREATE, "-p", "page_id", page)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
-    assert lines and all(r["method"] in ("POST", "DELETE") for r in lines)
-    created = [r for r in lines if r["path"] == "/v1/Configuration/Addresses" and r["status"] == 201]
-    assert len(created) == 1 and created[0]["after"]["address"] == f"messenger:{page}"
-    assert runs.verify_run(folder)[0]
+    (created,) = runs.RunRecord(folder.name, folder, None, None, {}).audit()
+    sid = read(folder, "results.json")["result"]["sid"]
+    assert (created["method"], created["path"], created["status"], created["sid"]) == (
+        "POST", "/v1/Configuration/Addresses", 201, sid)
+    assert created["before"] is None and created["before_seen"] is True  # the runbook looked before creating
+    assert created["after"]["address"] == created["parameters"]["Address"] == f"messenger:{page}"
+    assert created["after"]["friendly_name"] is None and manifest(folder)["audit"]["changes"] == 1
+
+    result, folder = flexops_run(tmp_path / "runs", CREATE, "-p", "page_id", page, "-p", "friendly_name",
+                                 "Acme Support", "-p", "update_existing", "true")
+    assert result.exit_code == 0, result.output
+    (updated,) = runs.RunRecord(folder.name, folder, None, None, {}).audit()
+    assert (updated["method"], updated["path"], updated["status"]) == (
+        "POST", f"/v1/Configuration/Addresses/{sid}", 200)
+    assert updated["before"]["friendly_name"] is None and updated["after"]["friendly_name"] == "Acme Support"
+    assert runs.verify_run(folder) == (True, None, "1 line(s), chain intact")
+
+    result, folder = flexops_run(tmp_path / "runs", CREATE, "-p", "page_id", page, "-p", "friendly_name",
+                                 "Acme Support")
+    assert result.exit_code == 0 and read(folder, "results.json")["result"]["action"] == "unchanged"
+    assert (folder / "audit.jsonl").read_text() == ""

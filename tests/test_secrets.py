@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TOKEN = "tok_SECRET_7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b"
 ENV_TOKEN = "tok_SECRET_from_env_0c1d2e3f4a5b6c7d8e9f"
+READ_ONLY = {"00_connect", "20_verify_messenger_addresses", "30_inventory_report"}
 
 
 @pytest.fixture
@@ -97,6 +98,8 @@ def test_runbook_runs_keep_secrets_out(notebook, secret_sandbox, tmp_path):
     ok, ok_folder = flexops_run(tmp_path, notebook, *good)
     assert ok.exit_code in (0, 1), ok.output  # it ran (a check may legitimately fail on the demo account)
     assert_clean(ok_folder, secrets_of(demo), ok.output)
+    if notebook.stem in READ_ONLY:  # (while we are here) a read-only runbook leaves an empty audit trail
+        assert (ok_folder / "audit.jsonl").read_text() == ""
     if "interactive" in runs.declared_parameters(notebook):
         form, form_folder = flexops_run(tmp_path, notebook, *good, "-p", "interactive", "true")
         assert form.exit_code in (0, 1), form.output

@@ -6,7 +6,7 @@ address's Conversations service or the account's default one) with a participant
 (`address`) and the page (`proxy_address`), and a message. A Studio address with a published flow also gets a
 Studio execution recorded. Otherwise the message is dropped, and the answer says why.
 Resources follow Twilio's OpenAPI schemas (conversations.v1.conversation, ...conversation_participant,
-...conversation_message).
+...conversation_message, studio.v2.flow.execution).
 """
 import json
 
@@ -107,10 +107,12 @@ def _studio_execution(store, db, account_sid, auto, conversation, who, stamp):
     if flow is None or flow.get("status") != "published":
         return None
     sid = new_sid("FN")
-    execution = {"sid": sid, "account_sid": account_sid, "flow_sid": flow["sid"], "flow_revision": flow["revision"],
-                 "contact_channel_address": who, "conversation_sid": conversation["sid"], "status": "active",
-                 "context": {"trigger": {"conversation": {"ConversationSid": conversation["sid"]}}},
-                 "date_created": stamp, "date_updated": stamp}
+    url = f"https://studio.twilio.com/v2/Flows/{flow['sid']}/Executions/{sid}"
+    execution = {"sid": sid, "account_sid": account_sid, "flow_sid": flow["sid"], "flow_version": flow["revision"],
+                 "contact_sid": None, "contact_channel_address": who, "initiated_by": conversation["sid"],
+                 "status": "active", "context": {"trigger": {"conversation": {"ConversationSid": conversation["sid"]}}},
+                 "date_created": stamp, "date_updated": stamp, "url": url,
+                 "links": {"steps": f"{url}/Steps", "execution_context": f"{url}/Context"}}
     store.insert(db, account_sid, "studio_execution", sid, execution, parent=flow["sid"])
     return execution
 
