@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,7 +90,8 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert (folder / "audit.jsonl").read_text() == "" and m["pid"] == os.getpid()  # CliRunner: this process
     results = read(folder, "results.json")
     assert results["summary"]["failed"] == 0
-    assert read(folder, "parameters.json") == results["parameters"] == {"target": "sandbox", "profile": None,  # auto resolved via FLEXOPS_TARGET
+    # target "auto" resolved through FLEXOPS_TARGET=sandbox, as the notebook saw it
+    assert read(folder, "parameters.json") == results["parameters"] == {"target": "sandbox", "profile": None,
                                                                          "interactive": False}
     assert "connect_params" in (folder / "output.html").read_text()  # inputs kept by default
 
@@ -131,13 +133,22 @@ def test_notebook_validation_error_exits_2(sandbox, tmp_path):
     assert read(folder, "parameters.json") == {"target": "nowhere"}
 
 
-def test_unreachable_or_unconfigured_target_exits_3(sandbox, tmp_path):
+def test_unreachable_or_unconfigured_target_exits_3(sandbox, tmp_path, monkeypatch):
     result, folder = flexops_run(tmp_path / "runs", CONNECT, "--target", "twilio")
     assert result.exit_code == 3, result.output
     assert_complete(folder)
     m = manifest(folder)
     assert m["error"]["ename"] == "ConfigurationError" and m["target"]["requested"] == "twilio"
     assert read(folder, "parameters.json")["target"] == "twilio"  # --target reached the notebook
+
+    with socket.socket() as free:  # a port nobody listens on: connection refused
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", f"http://127.0.0.1:{port}")
+    result, folder = flexops_run(tmp_path / "runs", CONNECT)
+    assert result.exit_code == 3, result.output
+    assert_complete(folder)
+    assert manifest(folder)["error"]["ename"] == "ConnectionFailed" and f":{port}" in result.output
 
 
 # --- parameters ------------------------------------------------------------------------------------------------
@@ -322,6 +333,7 @@ time.sleep(30)
 addresses.create(type="messenger", address="messenger:1047383920003")"""
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the kernel process through Linux /proc")
 def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tmp_path):
     """`kill -9` of `flexops run` itself: nothing can complete the folder, but every change made so far is in
     audit.jsonl (written by the kernel as each call returned), the chain verifies, and the kernel goes too."""
