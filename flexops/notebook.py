@@ -216,25 +216,15 @@ def fail_on_drift(result):
 
 # --- report chart (runbook 30) -------------------------------------------------------------------------------
 
-def count_chart(frame, columns=("type", "integration", "verification")):
-    """Bar charts of row counts per value of each column; shown as a PNG (no pyplot state), returns the Figure."""
-    import io
+def show_charts(summary):
+    """The inventory report's charts (`charts.for_summary`), shown as images; returns how many were drawn."""
+    from .charts import for_summary
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4 * len(columns), 3.2), dpi=96)
-    FigureCanvasAgg(fig)
-    for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
-        counts = frame[column].astype(object).fillna("(none)").value_counts()
-        ax.bar([str(k) for k in counts.index], list(counts.values), color="#2c7fb8")
-        ax.set_title(f"by {column}")
-        ax.yaxis.get_major_locator().set_params(integer=True)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    pictures = [(title, png) for title, png in for_summary(summary) if png]
     if in_notebook():
         from IPython.display import Image, display
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        display(Image(data=buffer.getvalue(), format="png"))
-    return fig
+        for _, png in pictures:
+            display(Image(data=png, format="png"))
+    else:
+        print("charts: " + ", ".join(title for title, _ in pictures))
+    return len(pictures)

@@ -12,13 +12,10 @@ Files are written to a temporary name and renamed, so a scheduler never picks up
 """
 import base64
 import csv
-import functools
 import html
-import io
 import json
 import os
 import re
-import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +27,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from . import inventory
+from . import charts as charting, inventory
 from .exceptions import ConfigurationError, ValidationError
 from .inventory import COLUMNS, DATE_COLUMNS
 
@@ -289,90 +286,10 @@ def write_json(df, path, title=DEFAULT_TITLE, changes=None, meta=None, summary=N
 
 # --- charts --------------------------------------------------------------------------------------------------
 
-def _label(text, limit=32):
-    text = str(text).replace("\n", " ")
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return text.replace("$", r"\$")  # matplotlib would read $...$ as math
-
-
-# Tried in order for each glyph (matplotlib >= 3.6 falls back per character); only installed ones are used, so a
-# machine with a CJK or Hebrew/Arabic font draws those names instead of boxes. (Agg draws no colour emoji.)
-FONT_PREFERENCE = ("DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans Hebrew",
-                   "Noto Sans Arabic", "WenQuanYi Zen Hei", "Droid Sans Fallback", "Arial Unicode MS",
-                   "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Segoe UI", "Segoe UI Symbol")
-
-
-@functools.lru_cache(maxsize=1)
-def _fonts():
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return [name for name in FONT_PREFERENCE if name in installed] or ["sans-serif"]
-
-
-def _chart(title, counts, colors=None, horizontal=False):
-    """A bar chart as a data: URI (PNG via the Agg canvas, no pyplot state), or None when there is nothing."""
-    if not counts:
-        return None
-    from matplotlib import rc_context
-
-    with rc_context({"font.family": _fonts()}):  # text picks its font when created: draw inside the context
-        return _draw(title, counts, colors, horizontal)
-
-
-def _draw(title, counts, colors, horizontal):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    labels, values = [_label(k) for k in counts], list(counts.values())
-    fig = Figure(figsize=(5.4, 0.4 * len(labels) + 1.3 if horizontal else 3.2), dpi=96)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    color = [colors.get(k, "#7f8c8d") for k in counts] if colors else "#2c7fb8"
-    positions = range(len(labels))  # positional, so two equal labels stay two bars
-    if horizontal:
-        bars = ax.barh(list(positions)[::-1], values, color=color)
-        ax.set_yticks(list(positions)[::-1], labels)
-    else:
-        bars = ax.bar(list(positions), values, color=color)
-        ax.set_xticks(list(positions), labels, rotation=30 if len(labels) > 4 else 0, ha="right"
-                      if len(labels) > 4 else "center")
-    ax.bar_label(bars, padding=2)
-    if horizontal:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.margins(x=0.12)
-    else:
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        pad = (max(len(labels), 4) - len(labels)) / 2  # a lone bar stays a bar, not a wall
-        ax.set_xlim(-0.5 - pad, len(labels) - 0.5 + pad)
-        ax.margins(y=0.12)
-    ax.set_title(_label(title, 60))
-    ax.spines[["top", "right"]].set_visible(False)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # glyphs missing from the bundled font (CJK, emoji) are drawn as boxes
-        fig.tight_layout()
-        fig.savefig(buffer, format="png")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-VERDICT_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "warn": "#ef6c00", "not verified": "#9e9e9e"}
-
-
 def charts(summary, top=12):
-    """[(title, data URI or None)] for the HTML report."""
-    flows = {}
-    for f in summary["by_flow"][:top]:
-        flows[f"{f['name'] or f['sid'] or '(none)'} [{f['status'] or '?'}]"] = f["addresses"]
-    rest = sum(f["addresses"] for f in summary["by_flow"][top:])
-    if rest:
-        flows["(other flows)"] = rest
-    return [("Addresses by type", _chart("Addresses by type", summary["by_type"])),
-            ("Addresses by integration", _chart("Addresses by integration", summary["by_integration"])),
-            ("Studio-integrated addresses by flow", _chart("Addresses by Studio flow", flows, horizontal=True)),
-            ("Verification", _chart("Verification", summary["verification"], colors=VERDICT_COLORS)),
-            ("Created per month", _chart("Created per month (UTC)", summary["created_per_month"]))]
+    """[(title, data: URI or None)] for the HTML report: the PNGs of `charts.for_summary`, inlined."""
+    return [(title, "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else None)
+            for title, png in charting.for_summary(summary, top)]
 
 
 # --- HTML ----------------------------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ summary = reports.summarize(df)
 notebook.show_table(notebook.fields_frame({k: summary[k] for k in (
     "total", "messenger", "auto_creation_enabled", "flows_draft", "flows_missing", "verification")}), "Summary")
 notebook.record("summary", {k: v for k, v in summary.items() if k != "created_per_month"})
-notebook.count_chart(df);'''),
+notebook.show_charts(summary);'''),
         md("""## 5 · Changes since the previous report
 Only with `since`: addresses added, removed, or whose configuration changed (dates and flow status are not
 compared). A previous report that listed only some `types` is compared on those types only."""),
