@@ -1,9 +1,15 @@
-"""The audit trail of a run: one hash-chained JSON line per mutating Twilio call, written as the call happens.
+"""The audit trail of a run: hash-chained JSON lines for every mutating Twilio call, written as the call happens.
+
+Why two lines per call: a POST/DELETE in flight when the process is killed may still be committed by Twilio. So a
+`sent` line (method, path, parameters, `before`) is written before the request leaves, and an `answered` line
+(status, `after`, error) with the same `call` id when it returns or fails; a sent line with no answer is a call
+whose outcome is unknown (`calls()` pairs them, `summary()` counts them as `in_flight`). Lines written before
+`event` existed are answered lines.
 
 Why a chain: a reviewer must be able to tell that nobody edited or dropped a line after the run. Each line carries
 `prev_hash` (sha256 of the previous line's text; 64 zeros for the first) and `hash` (sha256 of its own text
 without the hash); `verify()` walks the chain. Lines are flushed and fsynced one by one, so a killed run keeps every
-change it made.
+call it sent.
 
 Why a state cache: a change is only reviewable next to what it replaced. GET responses are remembered in memory
 (redacted, never written anywhere), by SID, by address and by path, so a POST/DELETE line can carry the last state
@@ -18,6 +24,7 @@ import json
 import os
 import re
 import threading
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -171,22 +178,39 @@ def verify(path):
     return True, None, f"{count} line(s), chain intact"
 
 
+def calls(records):
+    """One record per mutating call, in the order they were sent: its answered line, or its sent line when no
+    answer was ever written (in flight when the process died: the outcome is unknown). `records`: a list from
+    `read()`, or an audit file path."""
+    if isinstance(records, (str, os.PathLike)):
+        records = read(records, strict=False)
+    answers = {r["call"]: r for r in records if r.get("event") != "sent" and r.get("call")}
+    sent = {r.get("call") for r in records if r.get("event") == "sent"}
+    return [answers.get(r.get("call"), r) if r.get("event") == "sent" else r
+            for r in records if r.get("event") == "sent" or r.get("call") not in sent]
+
+
 def summary(path):
-    """{"lines", "changes" (calls Twilio accepted), "failed" (refused or unanswered: may or may not have changed
-    anything), "head" (hash of the last line)}: what a manifest pins so that truncation shows, and what
+    """{"lines", "changes" (answered calls Twilio accepted), "failed" (answered calls refused or failed without an
+    answer: those may or may not have changed anything), "in_flight" (sent, never answered: may or may not have
+    changed anything), "head" (hash of the last line)}: what a manifest pins so that truncation shows, and what
     `flexops runs list` counts. Never fails on a damaged file (`verify` says what is wrong with it)."""
     path = Path(path)
     texts = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
     texts = [text for text in texts if text.strip()]
-    statuses = []
+    records = []
     for text in texts:
         try:
-            statuses.append(json.loads(text).get("status"))
-        except (ValueError, AttributeError):
-            statuses.append(None)
-    changes = sum(1 for status in statuses if isinstance(status, int) and status < 400)
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        records.append(record if isinstance(record, dict) else {})  # damaged: counted as a failed answer
+    answered = [r for r in records if r.get("event") != "sent"]
+    changes = sum(1 for r in answered if isinstance(r.get("status"), int) and r["status"] < 400)
+    answered_calls = {r.get("call") for r in answered if r.get("call")}
+    in_flight = sum(1 for r in records if r.get("event") == "sent" and r.get("call") not in answered_calls)
     head = _HASH_TAIL.search(texts[-1]) if texts else None
-    return {"lines": len(texts), "changes": changes, "failed": len(texts) - changes,
+    return {"lines": len(texts), "changes": changes, "failed": len(answered) - changes, "in_flight": in_flight,
             "head": head.group(1) if head else None}
 
 
@@ -273,23 +297,37 @@ def _form(data):
 
 
 class AuditListener:
-    """An `http.listeners` callback: caches reads, writes one audit line per mutation (success or failure)."""
+    """An `http.listeners` callback: caches reads; for each mutation writes a `sent` line before the request
+    (`before()`, called by the HTTP client) and an `answered` line after it (success or failure)."""
 
     def __init__(self, log, account_sid, secrets=()):
         self.log = log
         self.account = account_sid
         self.secrets = [s for s in secrets if s]
+        self._pending = {}  # call id -> (before_seen, before) as they were when the call was sent
 
-    def __call__(self, method, url, params, data, response, error, elapsed):
-        parts = urlsplit(url)
-        product = (parts.hostname or "").split(".")[0]
-        path = unquote(parts.path)
+    def before(self, method, url, params, data):
+        """Write the `sent` line of a mutation; returns its call id (None for reads), passed back as `call`."""
+        if method in READ_METHODS:
+            return None
+        call = uuid.uuid4().hex
+        product, path = _where(url)
+        request = self._request(method, product, path, params, data)
+        self._pending[call] = (request["before_seen"], request["before"])
+        self.log.append({"event": "sent", "call": call, **request,
+                         "sid": (request["before"] or {}).get("sid") or _last_sid(path)})
+        return call
+
+    def __call__(self, method, url, params, data, response, error, elapsed, call=None):
+        product, path = _where(url)
         body = _json(response)
         status = getattr(response, "status_code", None)
         if method in READ_METHODS:
             self._observe(product, path, status, body)
             return
-        self.log.append(self._entry(method, product, path, params, data, status, body, error, elapsed))
+        entry = self._entry(method, product, path, params, data, status, body, error, elapsed,
+                            self._pending.pop(call, None))
+        self.log.append({"event": "answered", "call": call or uuid.uuid4().hex, **entry})
 
     def _observe(self, product, path, status, body):
         if status == 200 and isinstance(body, dict):
@@ -301,19 +339,26 @@ class AuditListener:
         elif status == 404:
             seen.forget(self.account, product, [("path", path), *_segment_keys(path)])
 
-    def _entry(self, method, product, path, params, data, status, body, error, elapsed):
+    def _request(self, method, product, path, params, data):
+        """What both lines of a call say about the request: where, with what, and the last state seen of it."""
         form = _form(data)
         keys = [("path", path), *_segment_keys(path),
                 ("address", form.get("Address")), ("sid", form.get("Sid"))]
         before_seen, before = seen.lookup(self.account, product, keys)
+        return {"method": method, "product": product, "path": path,
+                "parameters": redact({**(params or {}), **form}, self.secrets),
+                "before": before, "before_seen": before_seen}
+
+    def _entry(self, method, product, path, params, data, status, body, error, elapsed, sent=None):
+        entry = self._request(method, product, path, params, data)
+        if sent is not None:
+            entry["before_seen"], entry["before"] = sent
+        before = entry["before"]
         ok = status is not None and status < 400
         after = redact(body, self.secrets) if ok and isinstance(body, dict) else None
-        entry = {"method": method, "product": product, "path": path,
-                 "parameters": redact({**(params or {}), **form}, self.secrets), "status": status,
-                 "error_code": body.get("code") if not ok and isinstance(body, dict) else None,
-                 "error": None, "sid": (after or {}).get("sid") or (before or {}).get("sid") or _last_sid(path),
-                 "before": before, "before_seen": before_seen, "after": after,
-                 "elapsed_ms": round(elapsed * 1000, 1)}
+        entry.update({"status": status, "error_code": body.get("code") if not ok and isinstance(body, dict) else None,
+                      "error": None, "sid": (after or {}).get("sid") or (before or {}).get("sid") or _last_sid(path),
+                      "after": after, "elapsed_ms": round(elapsed * 1000, 1)})
         if error is not None:
             entry["error"] = {"type": type(error).__name__, "message": redact(str(error)[:500], self.secrets)}
         elif not ok and isinstance(body, dict):
@@ -328,6 +373,12 @@ class AuditListener:
             addressed = last in (after.get("sid"), after.get("address")) or not after.get("url")
             seen.remember(self.account, product, after, path=path if addressed else None)
         return entry
+
+
+def _where(url):
+    """(product, decoded path) of a Twilio URL: `https://conversations.twilio.com/v1/...` -> conversations."""
+    parts = urlsplit(url)
+    return (parts.hostname or "").split(".")[0], unquote(parts.path)
 
 
 def _segment_keys(path):

@@ -211,7 +211,8 @@ def runs():
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 def runs_list(runs_dir, as_json):
     """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
-    Twilio accepted, and any refused or unanswered). Status `aborted`: the run's process was killed."""
+    Twilio accepted; `+N failed`: refused or failed; `+N unanswered`: sent when the run was killed, outcome
+    unknown). Status `aborted`: the run's process was killed."""
     from . import runs as runs_api
 
     rows = [runs_api.row(folder, manifest) for folder, manifest in runs_api.list_runs(runs_dir)]
@@ -226,7 +227,7 @@ def runs_list(runs_dir, as_json):
             **{k: r[k] for k in ("id", "notebook", "target", "status")},
             "started": str(r["started"] or "").replace("T", " ").replace("+00:00", ""),
             "duration": "-" if r["duration"] is None else f"{r['duration']:.1f} s",
-            "changes": str(r["changes"]) + (f" (+{r['failed_calls']} failed)" if r["failed_calls"] else "")}
+            "changes": runs_api.changes_label(r)}
             for r in rows])
         click.echo(_text_table(table))
 

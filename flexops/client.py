@@ -63,6 +63,10 @@ class FlexopsHttpClient(TwilioHttpClient):
         started = time.monotonic()
         with self._lock:
             self.request_count += 1
+        # A listener with a `before` hook (the audit trail) records the call before it leaves: a process killed
+        # while it is in flight still leaves a trace of it. Its token comes back to it as `call`.
+        tokens = {id(listener): listener.before(method=method.upper(), url=url, params=params, data=data)
+                  for listener in list(self.listeners) if hasattr(listener, "before")}
         response = error = None
         try:
             response = super().request(method, self.route(url), params=params, data=data, headers=headers,
@@ -73,8 +77,9 @@ class FlexopsHttpClient(TwilioHttpClient):
             raise
         finally:
             for listener in self.listeners:
+                extra = {"call": tokens[id(listener)]} if id(listener) in tokens else {}
                 listener(method=method.upper(), url=url, params=params, data=data, response=response, error=error,
-                         elapsed=time.monotonic() - started)
+                         elapsed=time.monotonic() - started, **extra)
 
     def log_request(self, kwargs):
         """The SDK logs headers (Authorization included) at INFO: we log nothing of the request."""

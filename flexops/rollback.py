@@ -3,11 +3,12 @@
 For each Messenger address the run touched, the trail gives the state before the run's first change (`before`)
 and after its last committed one (`after`): what the run created is deleted, what it updated gets its previous
 values back, what it deleted is re-created with its previous configuration. A change whose outcome the trail
-cannot tell (a dropped connection) is settled by the run's recorded apply results when it has them.
+cannot tell (a dropped connection, a 5xx) is settled by the run's recorded apply results when it has them.
 
-A run killed with kill -9 may have had calls in flight: committed by Twilio, never answered, so not in the trail.
-Its recorded plan (saved before any change) names them; each is settled against the account: as before the run ->
-nothing to undo; exactly as the run asked -> the run did it, undo it; anything else -> cannot be told, skipped.
+A run killed with kill -9 may have had calls in flight: their `sent` line is in the trail, their answer never came
+(Twilio may have committed them). Each is settled against the account: as before the run -> nothing to undo;
+exactly as the run's recorded plan asked -> the run did it, undo it; anything else -> cannot be told, skipped.
+Runs from before `sent` lines existed are covered by their plan alone (it names every change it meant to make).
 
 Why refuse by default: if someone changed an address after the run, putting back the old values would silently
 undo their work. Every such address is listed (what changed, field by field) and nothing is done unless `force`.
@@ -92,7 +93,7 @@ def _address_of(record, by_sid):
 
 def touched(records, results=None):
     """{address: Touched} from a run's audit records (and its apply results for outcomes the trail lacks)."""
-    calls = sorted((r for r in records if _is_address_call(r)), key=lambda r: r.get("seq", 0))
+    calls = [r for r in audit.calls(records) if _is_address_call(r)]  # a call never answered: its sent line
     by_sid = {}
     for record in calls:
         for state in (record.get("after"), record.get("before")):
@@ -113,7 +114,8 @@ def touched(records, results=None):
             elif is_create:
                 item.initial = None  # a create is only sent for an address found absent
             item.final = item.initial
-        item.methods.append(f"{record['method']} {status or 'no answer'}")
+        answer = "in flight, never answered" if record.get("event") == "sent" else status or "no answer"
+        item.methods.append(f"{record['method']} {answer}")
         item.sid = record.get("sid") or item.sid
         if status is not None and 200 <= status < 300:
             item.final = None if record["method"] == "DELETE" else record.get("after")
@@ -131,8 +133,12 @@ def touched(records, results=None):
     answered = {o.get("address") for o in _outcomes(results)}
     for change in ((results or {}).get("plan") or {}).get("changes") or []:
         address = change.get("address")
-        if change.get("action") in ("create", "update", "delete") and address not in found \
-                and address not in answered:
+        if change.get("action") not in ("create", "update", "delete"):
+            continue
+        item = found.get(address)
+        if item is not None and item.final is UNKNOWN:
+            item.planned = change  # settled against the account by what the run asked for
+        elif item is None and address not in answered:
             initial = None if change["action"] == "create" else change.get("before")
             found[address] = Touched(address, initial, UNKNOWN, methods=["planned, no answer recorded"],
                                      changed=True, planned=change)
@@ -191,7 +197,7 @@ def load_run(run, runs_dir=None):
     from . import runs
 
     folder = runs.find_run(run, runs_dir)
-    ok, line, message = audit.verify(folder / audit.AUDIT_FILE)
+    ok, line, message = runs.verify_run(folder)  # the chain, and that it ends where the manifest pinned it
     if not ok:
         raise ValidationError("run", f"its audit trail fails verification ({message}); it cannot be trusted to "
                                      "roll back from", str(folder))

@@ -66,7 +66,8 @@ class RunRecord:
         return _read_json(self.folder / RESULTS_FILE, {})
 
     def audit(self):
-        return audit.read(self.folder / audit.AUDIT_FILE)
+        """One record per mutating call: its answered line, or its sent line when it was never answered."""
+        return audit.calls(audit.read(self.folder / audit.AUDIT_FILE))
 
 
 # --- parameters ---------------------------------------------------------------------------------------------
@@ -568,13 +569,22 @@ def status_of(manifest):
 
 
 def row(folder, manifest):
-    """One line of `flexops runs list`: changes = mutations Twilio accepted, failed_calls = refused or unanswered."""
+    """One line of `flexops runs list`: changes = mutations Twilio accepted, failed_calls = refused or failed,
+    in_flight = sent but never answered (the run was killed): those may or may not have changed something."""
     target = manifest.get("target") or {}
     counts = audit.summary(folder / audit.AUDIT_FILE)
     return {"id": manifest.get("run_id", folder.name), "notebook": Path(manifest["notebook"]["path"]).name,
             "target": "sandbox" if target.get("kind") == "sandbox" else target.get("account") or target.get("kind"),
             "status": status_of(manifest), "started": manifest.get("started_at"),
-            "duration": manifest.get("duration_s"), "changes": counts["changes"], "failed_calls": counts["failed"]}
+            "duration": manifest.get("duration_s"), "changes": counts["changes"], "failed_calls": counts["failed"],
+            "in_flight": counts["in_flight"]}
+
+
+def changes_label(row):
+    """A row's changes, compact: `3`, `3 (+1 failed)`, `3 (+1 failed, +1 unanswered)`."""
+    extra = [f"+{n} {what}" for n, what in ((row.get("failed_calls"), "failed"), (row.get("in_flight"), "unanswered"))
+             if n]
+    return f"{row['changes']}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def describe(folder, max_changes=50):
@@ -605,18 +615,20 @@ def describe(folder, max_changes=50):
     for kind, path in (results.get("reports") or {}).items() if isinstance(results.get("reports"), dict) else []:
         lines.append(("report", f"{kind}: {path}"))
     counts = audit.summary(folder / audit.AUDIT_FILE)
-    lines.append(("changes", f"{counts['changes']} accepted, {counts['failed']} refused or unanswered "
+    unanswered = f", {counts['in_flight']} sent but never answered (outcome unknown)" if counts["in_flight"] else ""
+    lines.append(("changes", f"{counts['changes']} accepted, {counts['failed']} refused or failed{unanswered} "
                              f"(audit.jsonl, {counts['lines']} line(s))"))
-    records = audit.read(folder / audit.AUDIT_FILE, strict=False)
+    records = audit.calls(audit.read(folder / audit.AUDIT_FILE, strict=False))
     for record in records[:max_changes]:
         code = f" error {record['error_code']}" if record.get("error_code") else ""
         state = record.get("after") or record.get("before") or {}
         what = " ".join(str(v) for v in (record.get("sid"), state.get("address") if isinstance(state, dict) else None)
                         if v)
+        answer = "in flight, never answered" if record.get("event") == "sent" else record.get("status") or "no answer"
         lines.append(("", f"{record.get('seq')}. {record.get('method')} {record.get('product')} "
-                          f"{record.get('path')} -> {record.get('status') or 'no answer'}{code} {what}".rstrip()))
+                          f"{record.get('path')} -> {answer}{code} {what}".rstrip()))
     if len(records) > max_changes:
-        lines.append(("", f"... {len(records) - max_changes} more in audit.jsonl"))
+        lines.append(("", f"... {len(records) - max_changes} more calls in audit.jsonl"))
     lines.append(("files", ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))))
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label + ':' if label else '':<{width + 1}} {value}" for label, value in lines)

@@ -1,6 +1,9 @@
-"""The audit trail: one sealed line per mutation made through connect() inside a run, none for reads; the hash
-chain verifies and catches edits, deletions and reordering; secrets never reach a line."""
+"""The audit trail: two sealed lines per mutation made through connect() inside a run (`sent` before the request
+leaves, `answered` after), none for reads; the hash chain verifies and catches edits, deletions and reordering;
+secrets never reach a line; a call never answered is counted as in flight."""
 import json
+import threading
+import time
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
@@ -32,10 +35,11 @@ def run_client(sandbox):
 
 
 def lines(folder):
-    return audit.read(folder / audit.AUDIT_FILE)
+    """One record per call: its answered line (or its sent line when never answered)."""
+    return audit.calls(folder / audit.AUDIT_FILE)
 
 
-def test_every_mutation_is_one_line_with_before_and_after(sandbox, run_dir):
+def test_every_mutation_is_sent_then_answered_with_before_and_after(sandbox, run_dir):
     client = run_client(sandbox)
     addresses = client.conversations.v1.address_configurations
     with pytest.raises(TwilioRestException):
@@ -57,8 +61,47 @@ def test_every_mutation_is_one_line_with_before_and_after(sandbox, run_dir):
     assert update["before"]["friendly_name"] == "Acme" and update["after"]["friendly_name"] == "Acme Outdoor"
     assert delete["before"]["friendly_name"] == "Acme Outdoor" and delete["after"] is None
     assert delete["sid"] == created.sid
-    assert [r["seq"] for r in (create, update, delete)] == [1, 2, 3]
-    assert audit.verify(run_dir / audit.AUDIT_FILE) == (True, None, "3 line(s), chain intact")
+    assert [r["seq"] for r in (create, update, delete)] == [2, 4, 6]
+    assert audit.verify(run_dir / audit.AUDIT_FILE) == (True, None, "6 line(s), chain intact")
+    raw = audit.read(run_dir / audit.AUDIT_FILE)
+    assert [r["event"] for r in raw] == ["sent", "answered"] * 3
+    for sent, answered in zip(raw[::2], raw[1::2]):
+        assert sent["call"] == answered["call"] and "status" not in sent and "after" not in sent
+        assert {k: sent[k] for k in ("method", "product", "path", "parameters", "before", "before_seen")} == \
+            {k: answered[k] for k in ("method", "product", "path", "parameters", "before", "before_seen")}
+    assert len({r["call"] for r in raw}) == 3
+    counts = audit.summary(run_dir / audit.AUDIT_FILE)
+    assert (counts["lines"], counts["changes"], counts["failed"], counts["in_flight"]) == (6, 3, 0, 0)
+
+
+def test_the_sent_line_is_written_before_the_request_leaves(sandbox, run_dir):
+    client = run_client(sandbox)
+    sandbox.control.add_fault(product="conversations", method="POST", path="^/v1/Configuration/Addresses$",
+                              action="latency", latency_ms=800, times=1)
+    worker = threading.Thread(target=client.conversations.v1.address_configurations.create,
+                              kwargs={"type": "messenger", "address": f"messenger:{PAGE}"})
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not audit.read(run_dir / audit.AUDIT_FILE) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (sent,) = audit.read(run_dir / audit.AUDIT_FILE)  # the server is still holding the request
+    assert sent["event"] == "sent" and sent["parameters"]["Address"] == f"messenger:{PAGE}"
+    assert audit.summary(run_dir / audit.AUDIT_FILE)["in_flight"] == 1
+    assert lines(run_dir) == [sent]  # a call never answered is represented by its sent line
+    worker.join(timeout=10)
+    sent_again, answered = audit.read(run_dir / audit.AUDIT_FILE)
+    assert sent_again == sent and (answered["event"], answered["call"], answered["status"]) == (
+        "answered", sent["call"], 201)
+    assert audit.summary(run_dir / audit.AUDIT_FILE)["in_flight"] == 0
+
+
+def test_a_mutation_that_cannot_be_audited_is_not_sent(sandbox, run_dir):
+    client = run_client(sandbox)
+    (run_dir / audit.AUDIT_FILE).unlink()
+    (run_dir / audit.AUDIT_FILE).mkdir()  # the trail cannot be written
+    with pytest.raises(OSError):
+        client.conversations.v1.address_configurations.create(type="messenger", address=f"messenger:{PAGE}")
+    assert client.conversations.v1.address_configurations.list() == []  # reads still work; nothing was created
 
 
 def test_delete_of_something_never_fetched_has_no_before(sandbox, run_dir):
@@ -82,7 +125,8 @@ def test_reads_write_nothing_and_secrets_stay_out(sandbox, run_dir):
     client.studio.v2.flows(sandbox.demo["draft_flow_sid"]).update(status="draft", commit_message=token)
     text = (run_dir / audit.AUDIT_FILE).read_text()
     assert token not in text and sandbox.demo["api_secret"] not in text
-    assert json.loads(text)["parameters"]["CommitMessage"] == audit.REDACTED  # the value is scrubbed anywhere
+    sent, answered = (json.loads(line) for line in text.splitlines())
+    assert sent["parameters"]["CommitMessage"] == answered["parameters"]["CommitMessage"] == audit.REDACTED
     assert all(token not in json.dumps(state) for _, state in audit.seen._items.values()
                if state is not audit.StateCache.ABSENT)
 
@@ -100,6 +144,9 @@ def test_failed_attempts_are_recorded(sandbox, run_dir):
     refused, dropped = lines(run_dir)
     assert (refused["status"], refused["error_code"], refused["after"]) == (503, 20503, None)
     assert dropped["status"] is None and dropped["error"]["type"].endswith("Error")
+    assert dropped["event"] == "answered"  # the client saw it fail: not in flight, but its outcome is unknown
+    counts = audit.summary(run_dir / audit.AUDIT_FILE)
+    assert (counts["lines"], counts["changes"], counts["failed"], counts["in_flight"]) == (4, 0, 2, 0)
 
 
 def test_no_run_no_audit(sandbox, monkeypatch):
@@ -114,7 +161,22 @@ def test_attach_is_idempotent_and_explicit(sandbox, tmp_path):
     first = audit.attach(client, path, run_id="apply-1")
     assert audit.attach(client, path, run_id="apply-1") is first and path.read_text() == ""
     client.studio.v2.flows(sandbox.demo["draft_flow_sid"]).update(status="draft")
-    assert [r["run_id"] for r in audit.read(path)] == ["apply-1"]
+    assert [(r["run_id"], r["event"]) for r in audit.read(path)] == [("apply-1", "sent"), ("apply-1", "answered")]
+
+
+def test_calls_and_summary_pair_sent_and_answered_lines(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = audit.AuditLog(path, "r1")
+    legacy = {"method": "POST", "path": "/v1/Configuration/Addresses", "status": 201}  # written before `event`
+    for entry in (legacy, {"event": "sent", "call": "a"}, {"event": "sent", "call": "b"},
+                  {"event": "answered", "call": "b", "status": 503}, {"event": "sent", "call": "c"},
+                  {"event": "answered", "call": "a", "status": 200}):
+        log.append(entry)
+    assert [(r.get("call"), r.get("event"), r.get("status")) for r in audit.calls(path)] == [
+        (None, None, 201), ("a", "answered", 200), ("b", "answered", 503), ("c", "sent", None)]  # in send order
+    assert audit.summary(path) == {"lines": 6, "changes": 2, "failed": 1, "in_flight": 1,
+                                   "head": audit.read(path)[-1]["hash"]}
+    assert audit.verify(path)[0]
 
 
 def write_chain(path, n=4):

@@ -321,11 +321,11 @@ def test_cli_apply_is_an_audited_run(sandbox, workdir):
     assert {"manifest.json", "audit.jsonl", "results.json"} <= {p.name for p in folder.iterdir()}
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["target"]["kind"] == "sandbox"
-    assert manifest["audit"]["lines"] == 3
+    assert (manifest["audit"]["lines"], manifest["audit"]["changes"]) == (6, 3)  # a sent + an answered line each
     ok, _, _ = runs.verify_run(folder.name)
     assert ok
-    lines = audit.read(folder / "audit.jsonl")
-    assert {(r["method"], r["status"]) for r in lines} == {("POST", 201)}
+    lines = audit.calls(folder / "audit.jsonl")
+    assert [(r["method"], r["status"]) for r in lines] == [("POST", 201)] * 3
     assert sandbox.demo["auth_token"] not in (folder / "audit.jsonl").read_text()
 
 

@@ -1,8 +1,14 @@
 """Rollback from a run's audit trail, against the sandbox: undo creates, updates and deletes; refuse (naming the
 address and what changed) when an address changed since the run unless forced; settle lost answers from the
-run's results, and calls a killed run had in flight from its plan; finish an interrupted rollback by running it
-again; every rollback is an audited run of its own."""
+run's results, and calls a killed run had in flight (a `sent` line with no answer) against the account and its
+plan; finish an interrupted rollback by running it again; refuse a trail that fails verification or no longer ends
+where its manifest pinned it; every rollback is an audited run of its own."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -47,7 +53,7 @@ addresses:
     folder = last_run(workdir, "rollback")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["command"] == "flexops rollback"
-    assert sorted(r["method"] for r in audit.read(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
+    assert sorted(r["method"] for r in audit.calls(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
     assert runs.verify_run(folder.name)[0]
     twice = cli("rollback", run.name, "--yes", "--no-progress")  # 33333 is back (with a new SID): nothing to undo
     assert twice.exit_code == 0 and "Nothing to do" in twice.output, twice.output
@@ -102,7 +108,7 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
     assert cli("apply", inventory(workdir, ["11111", "22222"]), "--yes", "--no-progress").exit_code == 0
     run = last_run(workdir, "apply")
     lines = audit.read(run / "audit.jsonl")
-    assert any(r["status"] is None and r["error"] for r in lines)  # one answer never came
+    assert any(r["status"] is None and r["error"] for r in audit.calls(lines))  # one answer never came
     items = rollback.touched(lines)
     assert any(t.final is rollback.UNKNOWN for t in items.values())  # the trail alone cannot tell...
     undo = cli("rollback", run.name, "--yes", "--no-progress")  # ...the run's results can
@@ -113,11 +119,13 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
 def test_rollback_of_a_killed_run_undoes_the_calls_it_had_in_flight(sandbox, workdir):
     existing = kill_9_during_apply(sandbox, workdir, inventory(workdir, pages(120)), after=30)
     run = last_run(workdir, "apply")
-    answered = [r for r in audit.read(run / "audit.jsonl") if r["status"] == 201]
+    answered = [r for r in audit.calls(run / "audit.jsonl") if r.get("status") == 201]
     assert len(answered) < existing  # Twilio committed calls whose answers the killed process never got...
+    in_flight = audit.summary(run / "audit.jsonl")["in_flight"]
+    assert len(answered) + in_flight >= existing  # ...each of which has its sent line in the trail
     undo = cli("rollback", run.name, "--yes", "--no-progress")
     assert undo.exit_code == 0, undo.output
-    assert f"{existing} to delete" in undo.output and stored(sandbox) == {}  # ...and the run's plan names them
+    assert f"{existing} to delete" in undo.output and stored(sandbox) == {}
 
 
 def test_a_planned_change_the_trail_says_nothing_of_is_settled_against_the_account(sandbox, client, workdir):
@@ -160,3 +168,53 @@ def test_unknown_or_tampered_runs_are_refused_before_any_change(sandbox, client,
     with pytest.raises(ValidationError, match="fails verification"):
         rollback.plan_rollback(client, run.name)
     assert len(stored(sandbox)) == 1
+
+
+def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_back(sandbox, workdir):
+    """kill -9 while Twilio holds the create: the trail has its `sent` line and no answer, the chain verifies, the
+    run counts one call in flight; once Twilio commits it, rollback finds it from the trail and deletes it."""
+    sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="latency",
+                              latency_ms=3000, times=1)
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "apply", os.fspath(inventory(workdir, ["11111"])),
+                             "--yes", "--no-progress"], cwd=workdir, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.control.faults()[0]["fired"]:  # Twilio is holding the create: the answer will not come
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    run = last_run(workdir, "apply")
+    trail = run / "audit.jsonl"
+    (sent,) = audit.read(trail)  # no answer line: the process died waiting for it
+    assert (sent["event"], sent["method"], sent["path"]) == ("sent", "POST", "/v1/Configuration/Addresses")
+    assert sent["parameters"]["Address"] == "messenger:11111" and sent["call"]
+    assert audit.verify(trail)[0] and runs.verify_run(run.name)[0]
+    assert audit.summary(trail)["in_flight"] == 1
+    assert "in flight, never answered" in runs.describe(run)
+    (item,) = rollback.touched(audit.read(trail)).values()  # the trail alone names it, outcome unknown
+    assert (item.address, item.initial, item.final) == ("messenger:11111", None, rollback.UNKNOWN)
+
+    deadline = time.monotonic() + 10  # Twilio commits the create after all
+    while not stored(sandbox):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    undo = cli("rollback", run.name, "--yes", "--no-progress")
+    assert undo.exit_code == 0, undo.output
+    assert "1 to delete" in undo.output and stored(sandbox) == {}
+
+
+def test_a_run_whose_last_audit_line_was_removed_is_refused(sandbox, client, workdir):
+    assert cli("apply", inventory(workdir, ["11111", "22222"]), "--yes", "--no-progress").exit_code == 0
+    run = last_run(workdir, "apply")
+    text = (run / "audit.jsonl").read_text().splitlines()
+    (run / "audit.jsonl").write_text("\n".join(text[:-1]) + "\n")  # the chain still verifies...
+    assert audit.verify(run / "audit.jsonl")[0]
+    with pytest.raises(ValidationError, match="fails verification.*the manifest recorded 4"):
+        rollback.plan_rollback(client, run.name)  # ...but the manifest pinned one more line
+    refused = cli("rollback", run.name, "--yes", "--no-progress")
+    assert refused.exit_code == 2 and "fails verification" in refused.output
+    assert len(stored(sandbox)) == 2

@@ -86,7 +86,7 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert m["user"] and m["host"] and m["duration_s"] > 0 and m["ended_at"] >= m["started_at"]
     assert m["target"]["kind"] == "sandbox"
     assert m["target"]["account"].startswith("AC…") and sandbox.demo["account_sid"] not in json.dumps(m)
-    assert m["audit"] == {"lines": 0, "changes": 0, "failed": 0, "head": None}  # read-only: no line
+    assert m["audit"] == {"lines": 0, "changes": 0, "failed": 0, "in_flight": 0, "head": None}  # read-only
     assert (folder / "audit.jsonl").read_text() == "" and m["pid"] == os.getpid()  # CliRunner: this process
     results = read(folder, "results.json")
     assert results["summary"]["failed"] == 0
@@ -354,7 +354,7 @@ def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tm
     lines = runs.RunRecord(folder.name, folder, None, None, {}).audit()
     assert [(r["method"], r["status"], r["after"]["address"]) for r in lines] == [
         ("POST", 201, "messenger:1047383920001"), ("POST", 201, "messenger:1047383920002")]
-    assert runs.verify_run(folder) == (True, None, "2 line(s), chain intact")
+    assert runs.verify_run(folder) == (True, None, "4 line(s), chain intact")  # sent + answered per call
     assert read(folder, "parameters.json") == {"marker": str(marker)}  # written before the kernel started
     (row,) = json.loads(CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(runs_dir), "--json"]).output)
     assert (row["status"], row["changes"], row["duration"]) == ("aborted", 2, None)
@@ -388,31 +388,56 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
     page = sandbox.demo["pages"][0]["page_id"]
     result, folder = flexops_run(tmp_path / "runs", nb, "-p", "page_id", page)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
+    raw = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in raw] == ["sent", "answered"] * 3
+    lines = audit.calls(raw)
     sid = read(folder, "results.json")["sid"]
     assert [(r["method"], r["status"], r["sid"]) for r in lines] == [("POST", 201, sid), ("POST", 200, sid),
                                                                     ("DELETE", 204, sid)]
     assert lines[0]["before_seen"] and lines[0]["before"] is None and lines[0]["run_id"] == folder.name
     assert lines[2]["before"]["friendly_name"] == "Acme 2"
-    assert manifest(folder)["audit"]["lines"] == 3
-    assert runs.verify_run(folder) == (True, None, "3 line(s), chain intact")
+    assert manifest(folder)["audit"]["lines"] == 6
+    assert runs.verify_run(folder) == (True, None, "6 line(s), chain intact")
 
     text = (folder / "audit.jsonl").read_text().splitlines()
-    (folder / "audit.jsonl").write_text("\n".join([text[0], text[1].replace("Acme 2", "Acme 3"), text[2]]) + "\n")
+    edited = [*text[:2], text[2].replace("Acme 2", "Acme 3"), *text[3:]]  # the sent line of the update
+    (folder / "audit.jsonl").write_text("\n".join(edited) + "\n")
     verified = CliRunner().invoke(main, ["runs", "verify", str(folder)])
-    assert verified.exit_code == 1 and "line 2" in verified.output
-    (folder / "audit.jsonl").write_text("\n".join(text[:2]) + "\n")  # a dropped last line breaks no chain...
-    assert runs.verify_run(folder)[:2] == (False, 3)  # ...but the manifest pinned three lines
+    assert verified.exit_code == 1 and "line 3" in verified.output
+    (folder / "audit.jsonl").write_text("\n".join(text[:5]) + "\n")  # a dropped last line breaks no chain...
+    assert runs.verify_run(folder)[:2] == (False, 6)  # ...but the manifest pinned six lines
     forged = audit.seal({"method": "DELETE", "path": "/v1/Configuration/Addresses/IGx", "status": 204},
-                        hashlib.sha256(text[2].encode()).hexdigest())
+                        hashlib.sha256(text[5].encode()).hexdigest())
     (folder / "audit.jsonl").write_text("\n".join([*text, forged]) + "\n")  # a well-chained line appended
     ok, line, message = runs.verify_run(folder)
-    assert (ok, line) == (False, 4) and "4 line(s) but the manifest recorded 3" in message
-    (folder / "audit.jsonl").write_text("\n".join([text[0], "{not json", text[2]]) + "\n")
+    assert (ok, line) == (False, 7) and "7 line(s) but the manifest recorded 6" in message
+    (folder / "audit.jsonl").write_text("\n".join([text[0], "{not json", *text[2:]]) + "\n")
     verified = CliRunner().invoke(main, ["runs", "verify", str(folder)])
     assert verified.exit_code == 1 and "line 2: not a sealed audit line" in verified.output
     listing = CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(tmp_path / "runs"), "--json"])
     assert listing.exit_code == 0 and json.loads(listing.output)[0]["changes"] == 2  # a damaged file still lists
+
+
+def test_runs_list_and_show_tell_calls_in_flight_apart(tmp_path):
+    """A call sent but never answered (the run was killed) may have changed something: list and show say so."""
+    with runs.CommandRun("apply", runs_dir=tmp_path / "runs") as command_run:
+        log = audit.AuditLog(command_run.audit_path, command_run.run_id)
+        create = {"method": "POST", "product": "conversations", "path": "/v1/Configuration/Addresses"}
+        for entry in ({"event": "sent", "call": "a"}, {"event": "answered", "call": "a", "status": 201},
+                      {"event": "sent", "call": "b"}, {"event": "answered", "call": "b", "status": 400},
+                      {"event": "sent", "call": "c"}):
+            log.append({**create, **entry})
+        command_run.finish("interrupted", 130)
+    runs_dir = ["--runs-dir", str(tmp_path / "runs")]
+    (row,) = json.loads(CliRunner().invoke(main, ["runs", "list", *runs_dir, "--json"]).output)
+    assert (row["changes"], row["failed_calls"], row["in_flight"]) == (1, 1, 1)
+    assert "1 (+1 failed, +1 unanswered)" in CliRunner().invoke(main, ["runs", "list", *runs_dir]).output
+    shown = CliRunner().invoke(main, ["runs", "show", "latest", *runs_dir]).output
+    assert "1 accepted, 1 refused or failed, 1 sent but never answered (outcome unknown) (audit.jsonl, 5 line(s))" \
+        in shown
+    assert "5. POST conversations /v1/Configuration/Addresses -> in flight, never answered" in shown
+    assert "2. POST conversations /v1/Configuration/Addresses -> 201" in shown
+    assert manifest(command_run.folder)["audit"]["in_flight"] == 1
 
 
 def test_create_runbook_audits_each_change(sandbox, tmp_path):
@@ -436,7 +461,7 @@ def test_create_runbook_audits_each_change(sandbox, tmp_path):
     assert (updated["method"], updated["path"], updated["status"]) == (
         "POST", f"/v1/Configuration/Addresses/{sid}", 200)
     assert updated["before"]["friendly_name"] is None and updated["after"]["friendly_name"] == "Acme Support"
-    assert runs.verify_run(folder) == (True, None, "1 line(s), chain intact")
+    assert runs.verify_run(folder) == (True, None, "2 line(s), chain intact")
 
     result, folder = flexops_run(tmp_path / "runs", CREATE, "-p", "page_id", page, "-p", "friendly_name",
                                  "Acme Support")
