@@ -213,13 +213,13 @@ def runs_list(runs_dir, as_json):
     """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
     Twilio accepted; `+N failed`: refused or failed; `+N unanswered`: sent when the run was killed, outcome
     unknown). Status `aborted`: the run's process was killed."""
-    from . import runs as runs_api
+    from . import run_index
 
-    rows = [runs_api.row(folder, manifest) for folder, manifest in runs_api.list_runs(runs_dir)]
+    rows = [run_index.row(folder, manifest) for folder, manifest in run_index.list_runs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif not rows:
-        click.echo(f"no runs in {runs_api.runs_root(runs_dir)}")
+        click.echo(f"no runs in {run_index.runs_root(runs_dir)}")
     else:
         import pandas as pd
 
@@ -227,7 +227,7 @@ def runs_list(runs_dir, as_json):
             **{k: r[k] for k in ("id", "notebook", "target", "status")},
             "started": str(r["started"] or "").replace("T", " ").replace("+00:00", ""),
             "duration": "-" if r["duration"] is None else f"{r['duration']:.1f} s",
-            "changes": runs_api.changes_label(r)}
+            "changes": run_index.changes_label(r)}
             for r in rows])
         click.echo(_text_table(table))
 
@@ -239,13 +239,13 @@ def runs_list(runs_dir, as_json):
 def runs_show(run, runs_dir, as_json):
     """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
     each change it made."""
-    from . import runs as runs_api
+    from . import run_index
 
-    folder = runs_api.find_run(run, runs_dir)
+    folder = run_index.find_run(run, runs_dir)
     if not as_json:
-        click.echo(runs_api.describe(folder))
+        click.echo(run_index.describe(folder))
         return
-    manifest = json.loads((folder / runs_api.MANIFEST).read_text())
+    manifest = json.loads((folder / run_index.MANIFEST).read_text())
     results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").exists() else {}
     click.echo(json.dumps({"folder": os.fspath(folder), "manifest": manifest, "results": results}, indent=2,
                           default=str, ensure_ascii=False))
@@ -256,9 +256,9 @@ def runs_show(run, runs_dir, as_json):
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 def runs_verify(run, runs_dir):
     """Check RUN's audit hash chain; exit 1 naming the first bad line when it was tampered with."""
-    from . import runs as runs_api
+    from . import run_index
 
-    ok, line, message = runs_api.verify_run(run, runs_dir)
+    ok, line, message = run_index.verify_run(run, runs_dir)
     click.secho(("ok: " if ok else "BROKEN: ") + message, fg="green" if ok else "red", err=not ok)
     sys.exit(0 if ok else 1)
 

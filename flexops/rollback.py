@@ -194,10 +194,10 @@ def _changed(expected, current, compare_sid=True):
 
 def load_run(run, runs_dir=None):
     """(run id, audit records, results) of a run folder given by path, id, id fragment or `latest`."""
-    from . import runs
+    from . import run_index
 
-    folder = runs.find_run(run, runs_dir)
-    ok, line, message = runs.verify_run(folder)  # the chain, and that it ends where the manifest pinned it
+    folder = run_index.find_run(run, runs_dir)
+    ok, line, message = run_index.verify_run(folder)  # the chain, and that it ends where the manifest pinned it
     if not ok:
         raise ValidationError("run", f"its audit trail fails verification ({message}); it cannot be trusted to "
                                      "roll back from", str(folder))

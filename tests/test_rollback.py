@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from flexops import audit, plan, rollback, runs
+from flexops import audit, plan, rollback, run_index, runs
 from flexops.exceptions import ValidationError
 
 import test_plan
@@ -54,7 +54,7 @@ addresses:
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["command"] == "flexops rollback"
     assert sorted(r["method"] for r in audit.calls(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
-    assert runs.verify_run(folder.name)[0]
+    assert run_index.verify_run(folder.name)[0]
     twice = cli("rollback", run.name, "--yes", "--no-progress")  # 33333 is back (with a new SID): nothing to undo
     assert twice.exit_code == 0 and "Nothing to do" in twice.output, twice.output
 
@@ -192,9 +192,9 @@ def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_ba
     (sent,) = audit.read(trail)  # no answer line: the process died waiting for it
     assert (sent["event"], sent["method"], sent["path"]) == ("sent", "POST", "/v1/Configuration/Addresses")
     assert sent["parameters"]["Address"] == "messenger:11111" and sent["call"]
-    assert audit.verify(trail)[0] and runs.verify_run(run.name)[0]
+    assert audit.verify(trail)[0] and run_index.verify_run(run.name)[0]
     assert audit.summary(trail)["in_flight"] == 1
-    assert "in flight, never answered" in runs.describe(run)
+    assert "in flight, never answered" in run_index.describe(run)
     (item,) = rollback.touched(audit.read(trail)).values()  # the trail alone names it, outcome unknown
     assert (item.address, item.initial, item.final) == ("messenger:11111", None, rollback.UNKNOWN)
 
