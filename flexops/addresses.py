@@ -14,6 +14,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from . import retry
 from .exceptions import ValidationError
+from .params import as_bool, as_int
 
 ADDRESS_TYPE = "messenger"
 PREFIX = "messenger:"
@@ -176,9 +177,9 @@ class MessengerAddress:
             if value is None:
                 continue
             if name in ("retry_count",):
-                value = _to_int(name, value)
+                value = as_int(name, value)
             elif name in ("auto_creation_enabled", "allow_insecure_webhook"):
-                value = _to_bool(name, value)
+                value = as_bool(name, value)
             elif name == "webhook_filters":
                 value = _split(value) if isinstance(value, str) else tuple(value)
             elif name == "page_id":
@@ -244,30 +245,6 @@ def _split(value):
     if not value:
         return ()
     return tuple(part.strip() for part in str(value).split(",") if part.strip())
-
-
-def _to_int(name, value):
-    if isinstance(value, bool):
-        raise ValidationError(name, "must be a whole number", value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    raise ValidationError(name, "must be a whole number", value)
-
-
-def _to_bool(name, value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "y", "1", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "no", "n", "0", "off"):
-        return False
-    raise ValidationError(name, "must be true or false", value)
 
 
 # --- state and comparison ------------------------------------------------------------------------------------

@@ -28,12 +28,13 @@ def as_optional_str(name, value):
 
 
 def as_int(name, value, minimum=None, maximum=None):
-    if isinstance(value, bool):
-        raise ValidationError(name, "must be an integer", value)
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValidationError(name, "must be an integer", value) from None
+    """A whole number given as int, integral float (3.0) or digit string; bool is refused."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
+            (isinstance(value, str) and not value.strip().lstrip("+-").isdigit()):
+        raise ValidationError(name, "must be a whole number", value)
+    number = int(value)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise ValidationError(name, f"must be between {minimum} and {maximum}", value)
     return number

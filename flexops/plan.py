@@ -289,13 +289,9 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
 
 
 def _concurrency(value):
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError("concurrency", "must be a whole number", value) from None
-    if isinstance(value, bool) or not 1 <= number <= MAX_CONCURRENCY:
-        raise ValidationError("concurrency", f"must be between 1 and {MAX_CONCURRENCY}", value)
-    return number
+    from .params import as_int
+
+    return as_int("concurrency", value, 1, MAX_CONCURRENCY)
 
 
 def _execute(client, pending, concurrency, progress):

@@ -584,6 +584,4 @@ class CommandRun:
                         {"ename": kind.__name__, "evalue": str(exc)[:2000]})
 
     def _write(self, name, data):
-        tmp = self.folder / (name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(self.folder / name)
+        _write_json(self.folder / name, data)
