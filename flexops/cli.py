@@ -504,10 +504,13 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)
     """
-    from . import plan as plan_api, rollback as rollback_api, runs as runs_api
+    from . import plan as plan_api, rollback as rollback_api, run_index, runs as runs_api
     from .client import connect
 
-    rollback_api.load_run(run, runs_dir)  # a bad run id is exit 2 before anything else
+    # Resolve RUN (`latest`, a fragment ...) to its folder now: the rollback's own run folder, made below, must not
+    # become the `latest` it undoes. A bad RUN is exit 2 before anything else.
+    run = str(run_index.find_run(run, runs_dir))
+    rollback_api.load_run(run, runs_dir)
     plan_api._concurrency(concurrency)
     _need_confirmation(yes)
     client = connect(target, profile=profile)

@@ -63,6 +63,13 @@ addresses:
     assert essentials(stored(sandbox)) == after
 
 
+def test_rollback_latest_undoes_the_latest_run_not_itself(sandbox, workdir):
+    assert cli("apply", inventory(workdir, ["11111", "22222"]), "--yes", "--no-progress").exit_code == 0
+    undo = cli("rollback", "latest", "--yes", "--no-progress")
+    assert undo.exit_code == 0, undo.output
+    assert stored(sandbox) == {}  # the rollback's own (newer) run folder was not taken for `latest`
+
+
 def test_rollback_refuses_when_an_address_changed_since_the_run_unless_forced(sandbox, client, workdir):
     path = inventory(workdir, ["11111", "22222"])
     assert cli("apply", path, "--yes", "--no-progress").exit_code == 0
