@@ -509,7 +509,8 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
 
     # Resolve RUN (`latest`, a fragment ...) to its folder now: the rollback's own run folder, made below, must not
     # become the `latest` it undoes. A bad RUN is exit 2 before anything else.
-    run = str(run_index.find_run(run, runs_dir))
+    folder = run_index.find_run(run, runs_dir)
+    run = str(folder)
     rollback_api.load_run(run, runs_dir)
     plan_api._concurrency(concurrency)
     _need_confirmation(yes)
@@ -528,7 +529,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
             command_run.record("conflicts", [c.to_dict() for c in conflicts])
             _show_plan(the_plan)
             code = _run_changes(command_run, client, the_plan, yes, concurrency, progress,
-                                f"flexops rollback {run}" + (" --force" if force else ""))
+                                f"flexops rollback {folder.name}" + (" --force" if force else ""))
     sys.exit(code)
 
 
