@@ -9,8 +9,8 @@
 from .addresses import MessengerAddress, ensure, find, list_messenger, remove
 from .checks import CheckResult, preflight, verify
 from .client import connect, resolve_target
-from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, FlexopsError, LockHeld,
-                         TwilioCallFailed, ValidationError)
+from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, DesiredStateError, FlexopsError, LockHeld,
+                         RollbackRefused, TwilioCallFailed, ValidationError)
 from .params import connect_params, create_params, create_spec, report_params, verify_params
 from .settings import Secret, Target, mask_sid
 
@@ -19,4 +19,5 @@ __version__ = "0.1.0"
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
            "CheckResult", "preflight", "verify", "connect_params", "create_params", "create_spec", "verify_params",
            "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
-           "FlexopsError", "LockHeld", "TwilioCallFailed", "ValidationError", "__version__"]
+           "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
+           "__version__"]

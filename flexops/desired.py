@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .addresses import FLOW_SID, PREFIX, MessengerAddress, normalise_page_id
-from .exceptions import ValidationError
+from .exceptions import DesiredStateError, ValidationError
 
 FIELDS = ("page_id", "friendly_name", "integration", "studio_flow", "retry_count", "webhook_url", "webhook_method",
           "webhook_filters", "conversation_service_sid")
@@ -50,16 +50,6 @@ class Problem:
 
     def to_dict(self):
         return {"file": self.file, "line": self.line, "row": self.row, "field": self.field, "message": self.message}
-
-
-class DesiredStateError(ValidationError):
-    """All the problems of a desired-state file at once (`.errors`, a list of Problem)."""
-
-    def __init__(self, errors, source="inventory"):
-        self.errors = list(errors)
-        count = len(self.errors)
-        listing = "\n".join(f"  - {e}" for e in self.errors)
-        super().__init__(source, f"{count} problem{'s' if count != 1 else ''} in the desired state:\n{listing}")
 
 
 @dataclass

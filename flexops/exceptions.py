@@ -52,3 +52,24 @@ class CheckFailed(FlexopsError):
 
 class LockHeld(FlexopsError):
     """Another apply holds the account lock."""
+
+
+class DesiredStateError(ValidationError):
+    """All the problems of a desired-state file at once (`.errors`, a list of Problem)."""
+
+    def __init__(self, errors, source="inventory"):
+        self.errors = list(errors)
+        count = len(self.errors)
+        listing = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(source, f"{count} problem{'s' if count != 1 else ''} in the desired state:\n{listing}")
+
+
+class RollbackRefused(FlexopsError):
+    """Some addresses changed since the run (or cannot be restored); `.conflicts` lists them."""
+
+    def __init__(self, run_id, conflicts):
+        self.conflicts = conflicts
+        listing = "\n".join(f"  - {c}" for c in conflicts)
+        super().__init__(f"rollback of {run_id} refused for {len(conflicts)} address(es):\n{listing}\n"
+                         "Nothing was changed. Use --force (force=True) to roll back anyway: changed addresses are "
+                         "overwritten, addresses whose previous state is unknown are skipped.")

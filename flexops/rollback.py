@@ -19,23 +19,12 @@ from dataclasses import dataclass, field
 
 from . import addresses, audit
 from .addresses import MessengerAddress, state_of
-from .exceptions import FlexopsError, ValidationError
+from .exceptions import RollbackRefused, ValidationError
 from .plan import Change, Plan, apply, resource_json
 from .settings import mask_sid
 
 UNKNOWN = object()
 ADDRESSES_PATH = "/v1/Configuration/Addresses"
-
-
-class RollbackRefused(FlexopsError):
-    """Some addresses changed since the run (or cannot be restored); `.conflicts` lists them."""
-
-    def __init__(self, run_id, conflicts):
-        self.conflicts = conflicts
-        listing = "\n".join(f"  - {c}" for c in conflicts)
-        super().__init__(f"rollback of {run_id} refused for {len(conflicts)} address(es):\n{listing}\n"
-                         "Nothing was changed. Use --force (force=True) to roll back anyway: changed addresses are "
-                         "overwritten, addresses whose previous state is unknown are skipped.")
 
 
 @dataclass
