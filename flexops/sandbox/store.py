@@ -106,10 +106,6 @@ class Store:
     def accounts(self):
         return [dict(r) for r in self.read("SELECT * FROM accounts ORDER BY date_created, sid")]
 
-    def api_key(self, sid):
-        rows = self.read("SELECT * FROM api_keys WHERE sid = ?", (sid,))
-        return dict(rows[0]) if rows else None
-
     def api_keys(self, account_sid):
         return [dict(r) for r in self.read("SELECT * FROM api_keys WHERE account_sid = ?", (account_sid,))]
 
