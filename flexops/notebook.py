@@ -61,7 +61,7 @@ def show_table(frame, title=None):
         from IPython.display import HTML, display
         if title:
             display(HTML(f"<h4>{html.escape(title)}</h4>"))
-        display(_styled(frame) if len(frame) else frame)
+        display(HTML(_html_table(frame)) if len(frame) else frame)
     else:
         if title:
             print(title)
@@ -69,11 +69,12 @@ def show_table(frame, title=None):
     return frame
 
 
-def _styled(frame):
-    """Left-aligned, index hidden, and every cell HTML-escaped (a friendly name may hold `<script>`)."""
-    left = [{"selector": "th", "props": [("text-align", "left")]}]
-    return (frame.style.format(escape="html").hide(axis="index").set_table_styles(left)
-            .set_properties(**{"text-align": "left", "vertical-align": "top"}))
+def _html_table(frame):
+    """The table as HTML: pandas escapes every cell (a friendly name may hold `<script>`); alignment is inline
+    because JupyterLab's sanitiser drops <style> blocks in widget outputs."""
+    text = frame.to_html(index=False, escape=True, border=0)
+    return (text.replace("<th>", '<th style="text-align:left">')
+            .replace("<td>", '<td style="text-align:left;vertical-align:top">'))
 
 
 def _jsonable(value):
