@@ -31,6 +31,13 @@ The banner says which Twilio this run talks to. If it is not the one you expect,
 credentials. *Fails with a configuration error?* Set the variables it names."""
 
 
+def connect_step():
+    """The connect narration and cell, the same in every runbook that has no form at this step."""
+    return [md(CONNECT), code('''
+client = flexops.connect(params["target"])
+notebook.banner(client);''')]
+
+
 def md(text):
     return nbf.v4.new_markdown_cell(text.strip())
 
@@ -222,10 +229,7 @@ from flexops import checks, notebook
 params = flexops.verify_params(target=target, page_ids=page_ids, require_first_message=require_first_message,
                                interactive=interactive)
 notebook.record("parameters", params)'''),
-        md(CONNECT),
-        code('''
-client = flexops.connect(params["target"])
-notebook.banner(client);'''),
+        *connect_step(),
         md("""## 3 · Checks
 The count first, then one row per address and check (✓ passed, ✗ failed, ! warning); ✗ rows carry the remedy.
 With several addresses a table per address comes first, and on a big account only the rows that need work are
@@ -275,10 +279,7 @@ from flexops import checks, inventory, notebook, reports
 params = flexops.report_params(target=target, types=types, out_dir=out_dir, since=since)
 previous = reports.load_previous(params["since"], "since")  # the newest report in a folder; None when blank
 notebook.record("parameters", params)'''),
-        md(CONNECT),
-        code('''
-client = flexops.connect(params["target"])
-notebook.banner(client);'''),
+        *connect_step(),
         md("""## 3 · Inventory
 Every address configuration (50 per request), each Studio flow fetched once, and the verification verdict of
 each Messenger address (a missing first message counts as a warning here)."""),
@@ -353,10 +354,7 @@ params = plan.apply_params(target=target, inventory=inventory, prune=prune, conf
 notebook.record("parameters", params)
 state = desired.load(params["inventory"], prune=params["prune"])
 print(f"{len(state)} addresses in {params['inventory']} (prune: {state.prune})")'''),
-        md(CONNECT),
-        code('''
-client = flexops.connect(params["target"])
-notebook.banner(client);'''),
+        *connect_step(),
         md("""## 3 · Plan
 Computed from what the account holds now; nothing is changed. *Fails on `studio_flow`?* The flow name is not in
 the account (the message lists the flows) or is used by several flows: give the SID instead."""),
