@@ -1,20 +1,11 @@
 """What a handler gets: the store, the authenticated account, the request, and URL helpers."""
 import json
-import secrets
-from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
+from .core import new_sid, now  # noqa: F401  (re-exported for the handlers)
 from .errors import invalid, not_found
-
-
-def new_sid(prefix):
-    return prefix + secrets.token_hex(16)
-
-
-def now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Ctx:
