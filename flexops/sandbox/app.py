@@ -15,13 +15,16 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
-from . import accounts, conversations, faults, flex, inbound, seed, studio
+from . import faults, flex, inbound, seed
+from .api import urls as api_urls
+from .conversations import urls as conversations_urls
+from .studio import urls as studio_urls
 from .context import Ctx, json_response
 from .errors import TwilioError, error_response
 from .store import Store
 
-PRODUCTS = {"conversations": conversations.RULES, "studio": studio.RULES, "flex-api": flex.RULES,
-            "api": accounts.RULES}
+PRODUCTS = {"conversations": conversations_urls.RULES, "studio": studio_urls.RULES, "flex-api": flex.RULES,
+            "api": api_urls.RULES}
 CONTROL = "__sandbox"
 
 

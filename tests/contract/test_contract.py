@@ -97,7 +97,12 @@ SCENARIO = [
 ]
 
 # Emulated operations no step covers yet (each needs a reason).
-PENDING = set()
+PENDING = {  # the model layer's new routes; their Steps land in the next commit
+    "api CreateAccount", "api ListAccount", "api UpdateAccount", "conversations FetchServiceConversation",
+    "conversations ListServiceConversationMessage", "conversations UpdateConversation",
+    "conversations UpdateServiceConversation", "studio FetchExecution", "studio FetchExecutionContext",
+    "studio FetchExecutionStep", "studio FetchExecutionStepContext", "studio FetchFlowRevision",
+    "studio ListExecution", "studio ListExecutionStep", "studio ListFlowRevision"}
 
 
 def label(exchange):
