@@ -240,3 +240,45 @@ class Store:
         with self.tx() as db:
             for table in ("accounts", "api_keys", "resources", "pages", "faults", "settings"):
                 db.execute(f"DELETE FROM {table}")
+
+    # --- control plane (control-plane branch) --------------------------------------------------------------
+    # The control token lives in its own table, which reset() leaves alone: a reset wipes the sandbox's state,
+    # not the key of its control plane (clients holding it keep working).
+
+    CONTROL_TABLE = "CREATE TABLE IF NOT EXISTS control_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+    def ensure_control_token(self, candidate):
+        """The database's control token; `candidate` becomes it when there is none yet (first writer wins)."""
+        with self.tx() as db:
+            db.execute(self.CONTROL_TABLE)
+            db.execute("INSERT OR IGNORE INTO control_secrets (name, value) VALUES ('control_token', ?)", (candidate,))
+            return db.execute("SELECT value FROM control_secrets WHERE name = 'control_token'").fetchone()[0]
+
+    @staticmethod
+    def peek_control_token(path):
+        """The control token of the database at `path`, read-only: None when there is no such (readable) file or
+        it has no token yet. Never creates anything."""
+        from pathlib import Path
+
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return None
+        try:
+            row = conn.execute("SELECT value FROM control_secrets WHERE name = 'control_token'").fetchone()
+        except sqlite3.Error:  # no such table, not a database, unreadable
+            return None
+        finally:
+            conn.close()
+        return row[0] if row else None
+
+    def set_account_status(self, account_sid, status):
+        """False when there is no such account."""
+        with self.tx() as db:
+            return db.execute("UPDATE accounts SET status = ? WHERE sid = ?", (status, account_sid)).rowcount > 0
+
+    def put_page(self, account_sid, page_id, name):
+        """Connect (or rename) a Facebook Page on the account."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO pages (account_sid, page_id, name) VALUES (?, ?, ?)",
+                       (account_sid, str(page_id), name))
