@@ -19,9 +19,10 @@ from . import accounts, conversations, faults, flex, inbound, seed, studio
 from .context import Ctx, json_response
 from .errors import TwilioError, error_response
 from .store import Store
+from .taskrouter import urls as taskrouter_urls
 
 PRODUCTS = {"conversations": conversations.RULES, "studio": studio.RULES, "flex-api": flex.RULES,
-            "api": accounts.RULES}
+            "api": accounts.RULES, "taskrouter": taskrouter_urls.RULES}
 CONTROL = "__sandbox"
 
 

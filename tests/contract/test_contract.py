@@ -15,6 +15,7 @@ from flexops.sandbox.app import PRODUCTS
 from flexops.settings import Secret, Target
 
 from .openapi_specs import TARBALL, SpecUnavailable, contract_problems, error_shape_problems, operation_id, spec_path
+from .scenario_path import STEPS
 
 pytestmark = pytest.mark.contract
 
@@ -96,6 +97,8 @@ SCENARIO = [
     Step("fetch the account", "api FetchAccount", lambda c, r: c.api.v2010.accounts(c.account_sid).fetch()),
 ]
 
+SCENARIO += STEPS
+
 # Emulated operations no step covers yet (each needs a reason).
 PENDING = set()
 
@@ -120,7 +123,8 @@ def run_steps(client, traffic, steps, results):
     return done
 
 
-PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS"}
+PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS",
+                "workspace_sid": "WS", "task_sid": "WT", "interaction_sid": "KD"}
 
 
 def sandbox_operations():
