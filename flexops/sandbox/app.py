@@ -19,10 +19,12 @@ from . import accounts, conversations, faults, flex, inbound, seed, studio
 from .context import Ctx, json_response
 from .errors import TwilioError, error_response
 from .store import Store
+from .monitor import urls as monitor_urls
 from .taskrouter import urls as taskrouter_urls
 
 PRODUCTS = {"conversations": conversations.RULES, "studio": studio.RULES, "flex-api": flex.RULES,
-            "api": accounts.RULES, "taskrouter": taskrouter_urls.RULES}
+            "api": accounts.RULES, "taskrouter": taskrouter_urls.RULES,
+            "monitor": monitor_urls.RULES}
 CONTROL = "__sandbox"
 
 

@@ -3,6 +3,7 @@ test_contract.py after its own SCENARIO steps (same results dict, same `Step` sh
 import json
 from collections import namedtuple
 
+from flexops.sandbox.monitor.models import MonitorBackend
 from flexops.sandbox.taskrouter.models import TaskRouterBackend
 
 Step = namedtuple("Step", "name operation call")  # the shape of test_contract.Step (importing it would be a cycle)
@@ -13,6 +14,13 @@ WORKSPACE = "the flex workspace (backend)"
 def provision(results):
     """A Flex workspace of its own (the seed's, if any, is left alone)."""
     return TaskRouterBackend(results["sandbox"].store, results["demo"]["account_sid"]).create_flex_workspace()
+
+
+def alert(results):
+    """An alert as the inbound path records one when Send to Flex fails."""
+    return MonitorBackend(results["sandbox"].store, results["demo"]["account_sid"]).record_alert(
+        81009, "Msg=Send to Flex failed to enqueue&sourceComponent=14100", resource_sid="FN" + "0" * 32,
+        request_url="https://flex-api.twilio.com/v1/Interactions", request_method="POST", response_body="{}")
 
 
 def tr(client, results):
@@ -82,4 +90,9 @@ STEPS = [
          lambda c, r: tr(c, r).tasks(r["create a task"].sid).update(assignment_status="completed", reason="done")),
     Step("list events", "taskrouter ListEvent",
          lambda c, r: tr(c, r).events.list(task_sid=r["create a task"].sid, minutes=60)),
+    Step("an alert is recorded (backend)", None, lambda c, r: alert(r)),
+    Step("list alerts", "monitor ListAlert",
+         lambda c, r: c.monitor.v1.alerts.list(log_level="error", start_date="2000-01-01T00:00:00Z")),
+    Step("fetch an alert", "monitor FetchAlert",
+         lambda c, r: c.monitor.v1.alerts(r["an alert is recorded (backend)"]["sid"]).fetch()),
 ]

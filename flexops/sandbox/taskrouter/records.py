@@ -27,8 +27,9 @@ def render(data):
 
 
 def epoch(stamp):
-    """Seconds since the epoch of a Twilio ISO 8601 timestamp (`...Z` or with an offset)."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+    """Seconds since the epoch of an ISO 8601 date or date-time (`...Z`, an offset, or none: UTC)."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 @contextmanager
