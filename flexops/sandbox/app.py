@@ -22,11 +22,13 @@ from .control_plane import PREFIX as CONTROL, ControlPlane
 from .conversations import urls as conversations_urls
 from .errors import TwilioError, error_response
 from .guard import LocalGuard
+from .monitor import urls as monitor_urls
 from .store import Store
 from .studio import urls as studio_urls
+from .taskrouter import urls as taskrouter_urls
 
 PRODUCTS = {"conversations": conversations_urls.RULES, "studio": studio_urls.RULES, "flex-api": flex.RULES,
-            "api": api_urls.RULES}
+            "api": api_urls.RULES, "taskrouter": taskrouter_urls.RULES, "monitor": monitor_urls.RULES}
 
 
 class SandboxApp:

@@ -26,7 +26,8 @@ SHA256 = "9fef3d7234dbce63ff3005a422f46fcf7e3486b369f852f61b3ede41097e5667"
 SHA1 = "7ad5d007193d541cc2e73f1556737c092c21d798"  # npm's dist.shasum
 SPEC_DIR = "package/src/services/twilio-api/"
 SPEC_FILES = {"conversations": "twilio_conversations_v1.json", "studio": "twilio_studio_v2.json",
-              "flex-api": "twilio_flex_v1.json", "api": "twilio_api_v2010.json"}
+              "flex-api": "twilio_flex_v1.json", "api": "twilio_api_v2010.json",
+              "taskrouter": "twilio_taskrouter_v1.json", "monitor": "twilio_monitor_v1.json"}
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "twilio-openapi"
 
 

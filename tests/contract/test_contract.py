@@ -16,6 +16,7 @@ from flexops.sandbox.app import PRODUCTS
 from flexops.settings import Secret, Target
 
 from .openapi_specs import TARBALL, SpecUnavailable, contract_problems, error_shape_problems, operation_id, spec_path
+from .scenario_path import STEPS
 
 pytestmark = pytest.mark.contract
 
@@ -168,6 +169,8 @@ SCENARIO = [
          lambda c, r: subaccount(c, r).update(status="closed", friendly_name="Closed subaccount")),
 ]
 
+SCENARIO += STEPS
+
 # Emulated operations no step covers yet (each needs a reason).
 PENDING = set()
 
@@ -192,7 +195,8 @@ def run_steps(client, traffic, steps, results):
     return done
 
 
-PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS"}
+PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS",
+                "workspace_sid": "WS", "task_sid": "WT", "interaction_sid": "KD"}
 
 
 def sandbox_operations():
