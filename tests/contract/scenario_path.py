@@ -23,6 +23,20 @@ def alert(results):
         request_url="https://flex-api.twilio.com/v1/Interactions", request_method="POST", response_body="{}")
 
 
+def interaction(client, results):
+    """Send to Flex for the conversation SCENARIO's inbound step opened."""
+    conversation = results["a customer writes to the page (control plane)"]["conversation_sid"]
+    return client.flex_api.v1.interaction.create(
+        channel={"type": "messenger", "initiated_by": "customer", "properties": {"media_channel_sid": conversation}},
+        routing={"properties": {"workspace_sid": made(results, "workspace_sid"),
+                                "workflow_sid": made(results, "workflow_sid"), "task_channel_unique_name": "chat",
+                                "attributes": {"channelType": "messenger", "from": "7000123"}}})
+
+
+def channels(client, results):
+    return client.flex_api.v1.interaction(results["send to flex"].sid).channels
+
+
 def tr(client, results):
     return client.taskrouter.v1.workspaces(results[WORKSPACE]["workspace_sid"])
 
@@ -95,4 +109,24 @@ STEPS = [
          lambda c, r: c.monitor.v1.alerts.list(log_level="error", start_date="2000-01-01T00:00:00Z")),
     Step("fetch an alert", "monitor FetchAlert",
          lambda c, r: c.monitor.v1.alerts(r["an alert is recorded (backend)"]["sid"]).fetch()),
+    Step("send to flex", "flex-api CreateInteraction", interaction),
+    Step("fetch an interaction", "flex-api FetchInteraction",
+         lambda c, r: c.flex_api.v1.interaction(r["send to flex"].sid).fetch()),
+    Step("list an interaction's channels", "flex-api ListInteractionChannel", lambda c, r: channels(c, r).list()),
+    Step("fetch an interaction channel", "flex-api FetchInteractionChannel",
+         lambda c, r: channels(c, r)(r["send to flex"].channel["sid"]).fetch()),
+    Step("close an interaction channel", "flex-api UpdateInteractionChannel",
+         lambda c, r: channels(c, r)(r["send to flex"].channel["sid"]).update(status="closed")),
+    Step("create a legacy flex flow", "flex-api CreateFlexFlow",
+         lambda c, r: c.flex_api.v1.flex_flow.create(
+             friendly_name="Legacy Messenger", chat_service_sid=r["demo"]["flex_service_sid"], channel_type="facebook",
+             contact_identity="messenger:304738392011236", enabled=True, integration_type="studio",
+             integration_flow_sid=r["demo"]["messaging_flow_sid"], integration_retry_count=1, long_lived=False)),
+    Step("list flex flows", "flex-api ListFlexFlow", lambda c, r: c.flex_api.v1.flex_flow.list()),
+    Step("fetch a flex flow", "flex-api FetchFlexFlow",
+         lambda c, r: c.flex_api.v1.flex_flow(r["create a legacy flex flow"].sid).fetch()),
+    Step("disable a flex flow", "flex-api UpdateFlexFlow",
+         lambda c, r: c.flex_api.v1.flex_flow(r["create a legacy flex flow"].sid).update(enabled=False)),
+    Step("delete a flex flow", "flex-api DeleteFlexFlow",
+         lambda c, r: c.flex_api.v1.flex_flow(r["create a legacy flex flow"].sid).delete()),
 ]
