@@ -8,12 +8,28 @@ deterministically, through the products' models (nothing here builds a resource'
    bound to the customer (`address`) and the page (`proxy_address`).
 3. Studio: a new conversation starts an execution of the address's published flow from the trigger's
    `incomingConversationMessage` transition; a captured message resumes an execution waiting for a reply.
-The answer names the SIDs touched at each hop (`hops`), plus the flat keys callers have always read.
+4. Send to Flex: a Flex Interaction bound to the conversation and a TaskRouter task in Flex's workspace, through
+   the widget's workflow and task channel (Flex's models); a failure takes the widget's `failedToEnqueue`.
+5. Webhook integration: the address's webhook receives the conversation's events its filters select.
+A legacy Flex Flow holding the page captures the message before any of this (docs/sandbox.md: the choice made).
+Every failure records a Monitor alert. The answer names the SIDs touched at each hop (`hops`), plus the flat keys
+callers have always read.
 """
+from . import webhooks
+from .conversations import events
 from .conversations.models import ConversationsBackend
 from .core import now
-from .studio.engine import Run
+from .errors import TwilioError
+from .flex.models import FlexBackend
+from .monitor.models import MonitorBackend
+from .studio.engine import Run, parse_attributes
 from .studio.models import StudioBackend
+
+STUDIO_WEBHOOK = "https://webhooks.twilio.com/v1/Accounts/{account}/Flows/{flow}"
+FLOW_UNAVAILABLE = 20404  # Twilio documents no code for an address whose flow is gone or unpublished: docs/sandbox.md
+SEND_TO_FLEX_FAILED = 81009  # Studio: "the request to the TaskRouter API failed / invalid values were passed"
+WEBHOOK_FAILED = 11200  # Twilio's "HTTP retrieval failure" of a webhook
+LEGACY_COLLISION = 45212  # Flex: "collided with existing Flex Flows"
 
 PREFIX = "messenger:"
 
@@ -26,9 +42,19 @@ class Delivery:
         self.page, self.sender, self.text = page, sender, text
         self.conversations = ConversationsBackend(store, account_sid)
         self.studio = StudioBackend(store, account_sid)
+        self.monitor = MonitorBackend(store, account_sid)
+        self.flex = FlexBackend(store, account_sid)
         self.hops, self.alerts = [], []
         self.conversation = self.participant = self.message = None
         self.db = None
+        self.handoff = {}
+
+    def alert(self, code, text, resource_sid=None, service_sid=None, request_url=None, log_level="error"):
+        alert = self.monitor.record_alert(code, text, resource_sid=resource_sid, service_sid=service_sid,
+                                          request_url=request_url, request_method="POST" if request_url else None,
+                                          log_level=log_level, db=self.db)
+        self.alerts.append(alert["sid"])
+        return alert
 
     # --- hooks the Studio engine calls for widgets with effects outside Studio ----------------------------
 
@@ -37,9 +63,55 @@ class Delivery:
         return self.conversations.add_message(self.db, self.conversation["sid"], None, "system", body)
 
     def send_to_flex(self, widget, attributes, execution):
-        return None, {"simulated": True}
+        """Send to Flex for a conversation: a Flex Interaction (its channel bound to the conversation) whose routing
+        creates the task. None: the conversation is Flex's now and the execution ends; else `failedToEnqueue`."""
+        properties = widget.get("properties", {})
+        config = self.flex.configuration() or {}
+        channel = properties.get("channel") or "default"
+        routing = {"properties": {
+            "workspace_sid": config.get("taskrouter_workspace_sid"), "workflow_sid": properties.get("workflow"),
+            ("task_channel_sid" if str(channel).startswith("TC") else "task_channel_unique_name"): channel,
+            "attributes": {**parse_attributes(attributes), **self.task_attributes()},
+            "priority": properties.get("priority"), "timeout": properties.get("timeout")}}
+        media = {"type": "messenger", "initiated_by": "customer",
+                 "properties": {"media_channel_sid": self.conversation["sid"]}}
+        try:
+            interaction = self.flex.create_interaction(media, routing, db=self.db)
+        except TwilioError as err:
+            url = STUDIO_WEBHOOK.format(account=self.account_sid, flow=execution["flow_sid"])
+            self.alert(SEND_TO_FLEX_FAILED, f"Send to Flex widget {widget['name']!r} failed: {err.message}",
+                       resource_sid=execution["flow_sid"], request_url=url)
+            return "failedToEnqueue", {"error": {"code": err.code, "message": err.message}}
+        task_sid = (interaction.get("routing") or {}).get("properties", {}).get("sid")
+        self.handoff = {"interaction_sid": interaction["sid"], "task_sid": task_sid,
+                        "interaction_channel_sid": (interaction.get("channel") or {}).get("sid")}
+        return None, {"sid": task_sid, "interaction_sid": interaction["sid"]}
+
+    def task_attributes(self):
+        """What Flex itself sets on a Conversations task (its Interaction adds its own SIDs)."""
+        return {"channelType": "messenger", "conversationSid": self.conversation["sid"], "from": self.sender,
+                "customerAddress": self.sender, "customerName": self.sender, "direction": "inbound",
+                "initiatedBy": "customer"}
 
     # --- the hops ------------------------------------------------------------------------------------------
+
+    def legacy(self):
+        """A legacy Flex Flow (channel type facebook) holding the page captures its messages first."""
+        flow = self.flex.legacy_flow_for(self.page)
+        if flow is None:
+            return None
+        config = self.conversations.find_address(self.page)
+        if config is not None:
+            with self.store.tx() as db:
+                self.db = db
+                self.alert(LEGACY_COLLISION, f"Address configuration {config['sid']} and legacy Flex Flow "
+                           f"{flow['sid']} both hold {self.page}: the Flex Flow receives the message",
+                           resource_sid=flow["sid"], log_level="warning")
+            self.db = None
+        self.hops.append({"hop": "legacy flex flow", "sid": flow["sid"]})
+        return {"delivered": False, "flex_flow_sid": flow["sid"], "address_sid": config and config["sid"],
+                "reason": f"legacy Flex Flow {flow['sid']} holds {self.page}: it receives the message, "
+                          "not Conversations", "alerts": self.alerts, "hops": self.hops}
 
     def address(self):
         config = self.conversations.find_address(self.page)
@@ -72,14 +144,30 @@ class Delivery:
 
     def trigger_context(self):
         """`trigger.conversation`: what Conversations tells Studio about the message (onMessageAdded)."""
-        message, conversation = self.message, self.conversation
-        return {"conversation": {
-            "EventType": "onMessageAdded", "AccountSid": self.account_sid,
-            "ChatServiceSid": conversation["chat_service_sid"], "ConversationSid": conversation["sid"],
-            "MessagingServiceSid": conversation["messaging_service_sid"], "MessageSid": message["sid"],
-            "ParticipantSid": self.participant["sid"], "Author": message["author"], "Body": message["body"],
-            "Index": message["index"], "Attributes": message["attributes"], "DateCreated": message["date_created"],
-            "Source": "MESSENGER", "RetryCount": 0}}
+        return {"conversation": events.message_added(self.conversation, self.message)}
+
+    def call_webhook(self, auto, created):
+        """The webhook integration: the events the address's filters select, signed as Twilio signs them."""
+        happened = [events.message_added(self.conversation, self.message)]
+        if created:
+            happened[:0] = [events.conversation_added(self.conversation, self.participant),
+                            events.participant_added(self.conversation, self.participant)]
+        sent = []
+        for event, params in events.selected(happened, auto.get("webhook_filters")):
+            delivery = webhooks.record_delivery(self.store, self.account_sid, auto["webhook_url"],
+                                                auto.get("webhook_method", "POST"), event, params)
+            sent.append(delivery["sid"])
+            attempted = delivery["sent"] or "loopback" not in (delivery["error"] or "")
+            if attempted and not 200 <= (delivery["status"] or 0) < 300:
+                with self.store.tx() as db:
+                    self.db = db
+                    self.alert(WEBHOOK_FAILED, f"Webhook {event} to {auto['webhook_url']} failed: "
+                               f"{delivery['error'] or 'HTTP ' + str(delivery['status'])}",
+                               resource_sid=self.conversation["sid"], service_sid=self.conversation["chat_service_sid"],
+                               request_url=auto["webhook_url"], log_level="warning")
+                self.db = None
+        self.hops.append({"hop": "webhook", "url": auto["webhook_url"], "delivery_sids": sent})
+        return sent
 
     def run_studio(self, auto, created):
         """Hop 3: a new conversation starts the published flow; a captured message may resume a waiting one."""
@@ -96,6 +184,10 @@ class Delivery:
             return None, []
         flow = self.store.get(self.account_sid, "studio_flow", sid=auto.get("studio_flow_sid"))
         if flow is None or flow.get("status") != "published":
+            why = "does not exist" if flow is None else "is not published"
+            self.alert(FLOW_UNAVAILABLE, f"Studio flow {auto.get('studio_flow_sid')} of address {self.page} {why}: "
+                       "no execution started", resource_sid=auto.get("studio_flow_sid"),
+                       service_sid=self.conversation["chat_service_sid"])
             return None, []
         context = {"trigger": self.trigger_context(), "widgets": {},
                    "flow": {"flow_sid": flow["sid"], "channel": {"address": self.sender}, "variables": {}}}
@@ -107,6 +199,9 @@ class Delivery:
         return execution, run.steps
 
     def deliver(self):
+        captured = self.legacy()
+        if captured:
+            return captured
         config, dropped = self.address()
         if dropped:
             return dropped
@@ -118,13 +213,18 @@ class Delivery:
         if execution is not None:
             self.hops.append({"hop": "studio", "sid": execution["sid"], "status": execution["status"],
                               "step_sids": [s["sid"] for s in steps]})
+        if self.handoff:
+            self.hops.append({"hop": "flex", "sid": self.handoff["interaction_sid"], **self.handoff})
+        deliveries = self.call_webhook(auto, created) if auto.get("type") == "webhook" else []
         return {"delivered": True, "address_sid": config["sid"], "integration": auto.get("type"),
                 "conversation_sid": self.conversation["sid"], "conversation_created": created,
                 "participant_sid": self.participant["sid"], "message_sid": self.message["sid"],
                 "studio_execution_sid": execution["sid"] if execution and created else None,
                 "studio_step_sids": [s["sid"] for s in steps],
+                "studio_execution_status": execution["status"] if execution else None,
+                "interaction_sid": self.handoff.get("interaction_sid"), "task_sid": self.handoff.get("task_sid"),
                 "webhook_url": auto.get("webhook_url") if auto.get("type") == "webhook" else None,
-                "alerts": self.alerts, "hops": self.hops}
+                "webhook_delivery_sids": deliveries, "alerts": self.alerts, "hops": self.hops}
 
 
 def addresses_of(page_id, sender):

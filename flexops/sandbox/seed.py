@@ -1,7 +1,7 @@
 """The `demo` seed: one Flex account, its services, two Studio flows and some connected Facebook Pages."""
 from .api.models import STATUSES as ACCOUNT_STATUSES, AccountsBackend  # noqa: F401  (API 2010 statuses)
 from .conversations.models import ConversationsBackend
-from .core import new_sid, now
+from .flex.models import FlexBackend
 from .studio.models import StudioBackend
 
 DEMO_PAGES = [("104738392011234", "Acme Outdoor Gear"), ("204738392011235", "Acme Support"),
@@ -24,8 +24,7 @@ def messaging_flow_definition(workflow_sid, channel_sid):
                              {"event": "incomingRequest"}, {"event": "incomingParent"}]},
             {"name": "SendMessageToAgent", "type": "send-to-flex",
              "properties": {"offset": {"x": 0, "y": 200}, "workflow": workflow_sid, "channel": channel_sid,
-                            "attributes": '{"name": "{{trigger.conversation.ChannelAttributes.from}}", '
-                                          '"channelType": "{{trigger.conversation.ChannelAttributes.channel_type}}", '
+                            "attributes": '{"name": "{{trigger.conversation.Author}}", '
                                           '"channelSid": "{{trigger.conversation.ConversationSid}}"}'},
              "transitions": [{"event": "callComplete"}, {"event": "failedToEnqueue"}, {"event": "callFailure"}]},
         ],
@@ -62,26 +61,22 @@ def seed_demo(store, pages=DEMO_PAGES, **account):
     """Seed a Flex-ready account; returns its credentials plus the SIDs a demo needs."""
     creds = create_account(store, **account)
     acct = creds["account_sid"]
-    stamp = now()
     conversations = ConversationsBackend(store, acct)
     flex_service = conversations.create_service("Flex Conversation Service")["sid"]
     chat_service = conversations.create_service("Flex Chat Service")["sid"]
     conversations.configure(default_chat_service_sid=flex_service)
-    workspace, workflow, channel = new_sid("WS"), new_sid("WW"), new_sid("TC")
+    flex = FlexBackend(store, acct).setup_flex(flex_service, chat_service)
+    workflow, channel = flex["workflow_sid"], flex["chat_channel_sid"]
     with store.tx() as db:
-        store.insert(db, acct, "flex_configuration", "configuration", {
-            "account_sid": acct, "date_created": stamp, "date_updated": stamp, "status": "ok",
-            "taskrouter_workspace_sid": workspace, "taskrouter_target_workflow_sid": workflow,
-            "taskrouter_target_taskqueue_sid": new_sid("WQ"), "flex_service_instance_sid": flex_service,
-            "chat_service_instance_sid": chat_service, "flex_instance_sid": new_sid("GO"),
-            "messaging_service_instance_sid": None, "runtime_domain": "flexops-demo-1234.twil.io",
-            "service_version": "2.0", "ui_version": "2.9.0", "url": "https://flex-api.twilio.com/v1/Configuration"})
         for page_id, name in pages:
             store.add_page(db, acct, page_id, name)
     flow = add_flow(store, acct, MESSAGING_FLOW, messaging_flow_definition(workflow, channel), "published")
     draft = add_flow(store, acct, DRAFT_FLOW, survey_flow_definition(), "draft")
     return {**creds, "messaging_flow_sid": flow["sid"], "draft_flow_sid": draft["sid"],
-            "flex_service_sid": flex_service, "pages": [{"page_id": p, "name": n} for p, n in pages]}
+            "flex_service_sid": flex_service, "chat_service_sid": chat_service,
+            "workspace_sid": flex["workspace_sid"], "workflow_sid": workflow, "queue_sid": flex["queue_sid"],
+            "chat_channel_sid": channel, "worker_sid": flex.get("worker_sid"),
+            "pages": [{"page_id": p, "name": n} for p, n in pages]}
 
 
 def page_list(store, account_sid):

@@ -41,6 +41,10 @@ def chat(results):
     return results["a customer writes to the page (control plane)"]["conversation_sid"]
 
 
+def second_chat(results):
+    return results["a second customer writes to the page (control plane)"]["conversation_sid"]
+
+
 def execution(client, results):
     reply = results["a customer writes to the studio page (control plane)"]
     return flows(client)(results["demo"]["messaging_flow_sid"]).executions(reply["studio_execution_sid"])
@@ -110,13 +114,16 @@ SCENARIO = [
          lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).fetch()),
     Step("list a service conversation's messages", "conversations ListServiceConversationMessage",
          lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).messages.list()),
+    Step("a second customer writes to the page (control plane)", None,
+         lambda c, r: r["sandbox"].control.simulate_inbound(WEBHOOK_PAGE, "7000999", "Hi there")),
     Step("set a conversation inactive with timers", "conversations UpdateConversation",
-         lambda c, r: conv(c).conversations(chat(r)).update(state="inactive", timers_closed="PT10M",
+         lambda c, r: conv(c).conversations(second_chat(r)).update(state="inactive", timers_closed="PT10M",
                                                             friendly_name="Contract chat")),
     Step("list conversations by state and dates", "conversations ListConversation",
          lambda c, r: conv(c).conversations.list(state="inactive", start_date="2000-01-01", end_date="2100-01-01")),
     Step("close a service conversation", "conversations UpdateServiceConversation",
-         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).update(state="closed")),
+         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(second_chat(r)).update(
+             state="closed")),
     Step("list a service's conversations by state", "conversations ListServiceConversation",
          lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations.list(state="closed")),
     Step("create a studio address on another page", "conversations CreateConfigurationAddress",
