@@ -137,7 +137,7 @@ class Delivery:
             self.conversations.reactivate(self.db, conversation)
         self.conversation, self.participant = conversation, participant
         self.message = self.conversations.add_message(self.db, conversation["sid"], participant["sid"], self.sender,
-                                                      self.text, stamp)
+                                                      self.text, stamp, index=0 if created else None)
         self.hops.append({"hop": "conversation", "sid": conversation["sid"], "created": created,
                           "participant_sid": participant["sid"], "message_sid": self.message["sid"]})
         return created
@@ -191,11 +191,11 @@ class Delivery:
             return None, []
         context = {"trigger": self.trigger_context(), "widgets": {},
                    "flow": {"flow_sid": flow["sid"], "channel": {"address": self.sender}, "variables": {}}}
-        execution = self.studio.add_execution(self.db, flow, self.sender, self.conversation["sid"], context)
+        execution = self.studio.new_execution(flow, self.sender, self.conversation["sid"], context)
         context["flow"]["sid"] = execution["sid"]
         run = Run(self.studio, self.db, flow["definition"], execution, self)
         run.follow(flow["definition"]["initial_state"], "incomingConversationMessage")
-        self.studio.save_execution(self.db, execution)
+        self.studio.save_execution(self.db, execution, new=True)
         return execution, run.steps
 
     def deliver(self):
@@ -253,5 +253,3 @@ def simulate(app_or_store, body, args=None):
         raise LookupError(f"unknown account {account}")
     return deliver(store, account, body["page_id"], body["sender"], str(body.get("text", "")))
 
-
-ACTIONS = {("POST", "/messenger/inbound"): simulate}

@@ -184,9 +184,11 @@ class ConversationsBackend(AddressConfigurations):
                 return conversation, participant
         return None, None
 
-    def add_message(self, db, conversation_sid, participant_sid, author, body, stamp=None):
+    def add_message(self, db, conversation_sid, participant_sid, author, body, stamp=None, index=None):
+        """`index`: known by a caller that just created the conversation (0), else counted."""
         sid, stamp = new_sid("IM"), stamp or now()
-        index = self.store.count(self.account_sid, "message", parent=conversation_sid)
+        if index is None:
+            index = self.store.count(self.account_sid, "message", parent=conversation_sid)
         url = f"{BASE}/v1/Conversations/{conversation_sid}/Messages/{sid}"
         data = {"account_sid": self.account_sid, "conversation_sid": conversation_sid, "sid": sid, "index": index,
                 "author": author, "body": body, "media": None, "attributes": "{}", "participant_sid": participant_sid,

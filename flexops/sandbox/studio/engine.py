@@ -6,6 +6,7 @@ attributes, execution) -> (event or None, widget context)` (None: the conversati
 and `send_message(body, execution) -> message dict`. Widgets Studio has but the sandbox does not model are recorded
 and followed along their success transition, with `"simulated": true` in the step's context.
 """
+import functools
 import json
 import re
 
@@ -18,12 +19,17 @@ FAILURE_EVENTS = {"failed", "fail", "timeout", "noMatch", "failedToEnqueue", "ca
 LIQUID = SandboxedEnvironment(autoescape=False)
 
 
+@functools.lru_cache(maxsize=1024)
+def _template(text):
+    return LIQUID.from_string(text)  # compiling costs far more than rendering: a flow's few templates, once
+
+
 def render(text, context):
     """Liquid-like `{{trigger.conversation.Body}}` templates (Jinja2's syntax for what Studio's flows use)."""
     if not isinstance(text, str) or "{" not in text:
         return text
     try:
-        return LIQUID.from_string(text).render(context)
+        return _template(text).render(context)
     except TemplateError:
         return text
 

@@ -145,7 +145,9 @@ class StudioBackend:
 
     # --- executions and steps ------------------------------------------------------------------------------
 
-    def add_execution(self, db, flow, contact_channel_address, initiated_by, context, stamp=None):
+    def new_execution(self, flow, contact_channel_address, initiated_by, context, stamp=None):
+        """An execution as Twilio renders it, not stored yet: `save_execution(db, it, new=True)` stores it once its
+        first steps ran (one write instead of two on the inbound path)."""
         sid, stamp = new_sid("FN"), stamp or now()
         url = f"{BASE}/{flow['sid']}/Executions/{sid}"
         execution = {"sid": sid, "account_sid": self.account_sid, "flow_sid": flow["sid"],
@@ -153,10 +155,12 @@ class StudioBackend:
                      "flow_version": flow["revision"], "context": context, "status": "active",
                      "date_created": stamp, "date_updated": stamp, "initiated_by": initiated_by, "url": url,
                      "links": {"steps": f"{url}/Steps", "execution_context": f"{url}/Context"}}
-        self.store.insert(db, self.account_sid, EXECUTION, sid, execution, parent=flow["sid"])
         return execution
 
-    def save_execution(self, db, execution):
+    def save_execution(self, db, execution, new=False):
+        if new:
+            self.store.insert(db, self.account_sid, EXECUTION, execution["sid"], execution, parent=execution["flow_sid"])
+            return
         execution["date_updated"] = now()
         self.store.replace(db, self.account_sid, EXECUTION, execution["sid"], execution)
 
