@@ -1,4 +1,5 @@
-"""Sandbox throughput: simple authenticated GETs per second over loopback (target >= 1,000 req/s).
+"""Sandbox throughput: simple authenticated GETs per second over loopback (target >= 1,000 req/s), with every check
+a request goes through in place (the Host/Origin guard, Basic auth, faults, latency).
 
 The server runs in its own process (as `flexops sandbox serve` would); the load comes from client processes with
 keep-alive connections (as the SDK's requests session keeps them). Baselines in the same run, same load:
@@ -21,6 +22,7 @@ DURATION = 2.0
 CLIENTS = 2
 ROUNDS = 3
 TARGET_RPS = 1000
+TARGET_RATIO = 0.35  # of the bare app on the same server: what routing, checks, SQLite and JSON may cost
 
 
 def _serve(kind, db_path, queue, stop):
@@ -106,7 +108,8 @@ def main():
     (sandbox, sandbox_cpu), (bare, bare_cpu), (stock, _) = best["sandbox"], best["bare"], best["werkzeug"]
     return [("sandbox_requests_per_s", round(sandbox), f">= {TARGET_RPS} (simple authenticated GET, loopback, "
              f"{CLIENTS} keep-alive clients, best of {ROUNDS})", sandbox >= TARGET_RPS),
-            ("sandbox_vs_bare_app_same_server", round(sandbox / bare, 2), "(info) throughput ratio", True),
+            ("sandbox_vs_bare_app_same_server", round(sandbox / bare, 2), f">= {TARGET_RATIO} throughput ratio",
+             sandbox / bare >= TARGET_RATIO),
             ("sandbox_vs_stock_werkzeug_bare_app", round(sandbox / stock, 2), "(info) throughput ratio", True),
             ("sandbox_server_cpu_us_per_request", round(sandbox_cpu), f"(info) bare app: {bare_cpu:.0f}", True)]
 

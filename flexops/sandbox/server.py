@@ -51,7 +51,8 @@ def control_token_for(url):
     host = (parts.hostname or "").lower()
     with _running_lock:
         for (bound, bound_port), server in _running.items():
-            if bound_port == port and (bound == host or (is_loopback(bound) and is_loopback(host))):
+            local = is_loopback(bound) or bound in ("0.0.0.0", "::")  # all addresses include loopback
+            if bound_port == port and (bound == host or (local and is_loopback(host))):
                 return server.control_token
     return None
 
