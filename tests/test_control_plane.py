@@ -58,7 +58,8 @@ def test_health_needs_no_token_and_tells_nothing_more(sandbox):
 @pytest.mark.parametrize("method,action", ACTIONS, ids=[f"{m} {a}" for m, a in ACTIONS])
 def test_every_other_action_refuses_a_missing_or_wrong_token(sandbox, method, action):
     before = (accounts(sandbox), sandbox.store.setting("default_account"))
-    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {sandbox.demo['auth_token']}"},
+    for headers in ({}, {"Authorization": "Bearer wrong-token"},
+                    {"Authorization": f"Basic {sandbox.demo['auth_token']}"},
                     {"Authorization": f"Bearer {sandbox.server.control_token}x"}):
         status, body, reply = raw(sandbox, method, f"/__sandbox/{action}",
                                   {**headers, "Content-Type": "application/json"}, '{"name": "demo"}')
