@@ -98,6 +98,9 @@ def test_each_action_still_does_what_it_did(sandbox):
     assert control.faults() == []
     assert control.set_latency(5) == {"latency_ms": 5.0}
     assert control._call("GET", "settings") == {"latency_ms": 5.0}
+    for bad in ("fast", -1, True):
+        with pytest.raises(Exception, match="latency_ms must be a number of milliseconds"):
+            control.set_latency(bad)
     control.set_latency(0)
     sandbox.client().api.v2010.accounts(demo["account_sid"]).fetch()
     assert control.stats()["requests"] == {"GET api": 1} and control.stats()["total"] == 1
