@@ -11,13 +11,13 @@ from .checks import CheckResult, preflight, verify
 from .client import connect, resolve_target
 from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, DesiredStateError, FlexopsError, LockHeld,
                          RollbackRefused, TwilioCallFailed, ValidationError)
-from .params import connect_params, create_params, create_spec, report_params, verify_params
+from .params import apply_params, connect_params, create_params, create_spec, report_params, verify_params
 from .settings import Secret, Target, mask_sid
 
 __version__ = "0.1.0"
 
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
-           "CheckResult", "preflight", "verify", "connect_params", "create_params", "create_spec", "verify_params",
+           "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec", "verify_params",
            "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
            "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
            "__version__"]

@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from tqdm.auto import tqdm
-from twilio.base.exceptions import TwilioRestException
 
 from . import retry
 from .exceptions import ValidationError
-from .params import as_bool, as_int
+from .studio import FLOW_SID
+from .coerce import as_bool, as_int, plain
 
 ADDRESS_TYPE = "messenger"
 PREFIX = "messenger:"
@@ -25,7 +25,6 @@ WEBHOOK_EVENTS = ("onMessageAdded", "onMessageUpdated", "onMessageRemoved", "onC
                   "onParticipantUpdated", "onParticipantRemoved", "onDeliveryUpdated")
 DEFAULT_RETRY_COUNT = 3
 MAX_FRIENDLY_NAME = 256
-FLOW_SID = re.compile(r"FW[0-9a-fA-F]{32}")
 SERVICE_SID = re.compile(r"IS[0-9a-fA-F]{32}")
 ADDRESS_SID = re.compile(r"IG[0-9a-fA-F]{32}")
 PAGE_ID = re.compile(r"\d{5,25}")
@@ -290,11 +289,7 @@ class Result:
 
     def to_dict(self):
         return {"address": self.address, "page_id": self.page_id, "action": self.action, "sid": self.sid,
-                "diff": {k: {"current": _plain(c), "desired": _plain(d)} for k, (c, d) in self.diff.items()}}
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
+                "diff": {k: {"current": plain(c), "desired": plain(d)} for k, (c, d) in self.diff.items()}}
 
 
 def _configs(client):
@@ -308,14 +303,7 @@ def find(client, page_id_or_address):
 
 
 def _find(client, key):
-    def fetch():
-        try:
-            return _configs(client)(key).fetch()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise
-    return retry.call(fetch, what=f"look up address configuration {key}", client=client)
+    return retry.call(retry.none_if_missing(lambda: _configs(client)(key).fetch()), what=f"look up address configuration {key}", client=client)
 
 
 def create(client, spec):
@@ -335,14 +323,7 @@ def delete(client, sid_or_address):
     """Delete by IG SID or address; True if it was deleted, False if it was already absent."""
     key = sid_or_address if isinstance(sid_or_address, str) and ADDRESS_SID.fullmatch(sid_or_address) \
         else address_of(sid_or_address)
-
-    def remove():
-        try:
-            return _configs(client)(key).delete()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return False
-            raise
+    remove = retry.none_if_missing(lambda: _configs(client)(key).delete(), missing=False)
     return retry.call(remove, reconcile=lambda: True if _find(client, key) is None else None,
                       what=f"delete address configuration {key}", client=client)
 

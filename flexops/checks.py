@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from twilio.base.exceptions import TwilioRestException
 from tqdm.auto import tqdm
 
 from . import addresses, retry
@@ -102,17 +101,6 @@ def _call(client, fn, what):
     return retry.call(fn, what=what, client=client, deadline=DEADLINE)
 
 
-def _fetch_or_none(fn):
-    def fetch():
-        try:
-            return fn()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise
-    return fetch
-
-
 # --- preflight -----------------------------------------------------------------------------------------------
 
 def preflight(client, flows=None):
@@ -163,7 +151,7 @@ def _account_summary(instance):
 
 def _flex_row(client, account, add):
     try:
-        flex = _call(client, _fetch_or_none(client.flex_api.v1.configuration().fetch), "fetch the Flex configuration")
+        flex = _call(client, retry.none_if_missing(client.flex_api.v1.configuration().fetch), "fetch the Flex configuration")
     except TwilioCallFailed as exc:
         add(account, "Flex configured", FAIL, f"cannot read the Flex configuration: {exc}",
             "Make sure the credentials may read Flex, or open Flex once from the Twilio Console.")
@@ -327,7 +315,7 @@ def _configurations(client, ids, progress=None):
 def _service(client, sid):
     """'ok', 'missing', or the error text for a Conversations service."""
     try:
-        found = _call(client, _fetch_or_none(client.conversations.v1.services(sid).fetch),
+        found = _call(client, retry.none_if_missing(client.conversations.v1.services(sid).fetch),
                       f"fetch Conversations service {sid}")
     except TwilioCallFailed as exc:
         return str(exc)

@@ -460,7 +460,7 @@ def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break
     from .client import connect
 
     state = desired.load(file, prune=prune)
-    plan_api._concurrency(concurrency)
+    plan_api.check_concurrency(concurrency)
     _need_confirmation(yes, dry_run)
     client = connect(target, profile=profile)
     if dry_run:
@@ -512,7 +512,7 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
     folder = run_index.find_run(run, runs_dir)
     run = str(folder)
     rollback_api.load_run(run, runs_dir)
-    plan_api._concurrency(concurrency)
+    plan_api.check_concurrency(concurrency)
     _need_confirmation(yes)
     client = connect(target, profile=profile)
     with runs_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from .addresses import FLOW_SID, PREFIX, MessengerAddress, normalise_page_id
+from .addresses import PREFIX, MessengerAddress, normalise_page_id
 from .exceptions import DesiredStateError, ValidationError
+from .studio import FLOW_SID, FlowCache
 
 FIELDS = ("page_id", "friendly_name", "integration", "studio_flow", "retry_count", "webhook_url", "webhook_method",
           "webhook_filters", "conversation_service_sid")
@@ -351,8 +352,6 @@ def _build(rows, defaults, prune, name, problems):
 
 def resolve(client, state, flows=None):
     """[(Entry, MessengerAddress)] with flow names resolved to SIDs; unknown flows are reported all at once."""
-    from .studio import FlowCache
-
     flows = flows or FlowCache(client)
     resolved, problems = [], []
     for entry in state.entries:

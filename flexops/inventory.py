@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 import requests
 from tqdm.auto import tqdm
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 
 from . import retry
 from .exceptions import ValidationError
 from .settings import mask_sid
+from .studio import FlowCache
 
 ADDRESS_TYPES = ("sms", "whatsapp", "messenger", "gbm", "email", "rcs", "apple", "chat")
 PAGE_SIZE = 50  # the API maximum for address configurations
@@ -104,25 +105,18 @@ def _pages(client, kind, bar):
     return rows, pages
 
 
-def _flow(client, sid):
-    try:
-        flow = client.studio.v2.flows(sid).fetch()
-    except TwilioRestException as exc:
-        if exc.status == 404:
-            return sid, (None, "missing")
-        raise _failed(exc, f"fetch Studio flow {sid}") from None
-    except requests.RequestException as exc:
-        raise _failed(exc, f"fetch Studio flow {sid}") from None
-    return sid, (flow.friendly_name, flow.status)
-
-
-def studio_flows(client, sids, workers=FLOW_WORKERS):
-    """{flow sid: (friendly_name, status)}; each flow fetched once, concurrently; 404 -> (None, 'missing')."""
+def studio_flows(client, sids, workers=FLOW_WORKERS, flows=None):
+    """{flow sid: (friendly_name, status)}; each flow fetched once (a FlowCache), concurrently; 404 -> missing."""
+    flows = flows or FlowCache(client)
     unique = sorted({s for s in sids if isinstance(s, str) and s})
     if not unique:
         return {}
+
+    def one(sid):
+        flow = flows.get(sid)
+        return sid, (None, "missing") if flow is None else (flow.friendly_name, flow.status)
     with ThreadPoolExecutor(max_workers=min(workers, len(unique)), thread_name_prefix="flexops-flow") as pool:
-        return dict(pool.map(lambda sid: _flow(client, sid), unique))
+        return dict(pool.map(one, unique))
 
 
 def collect(client, types=None, progress=True, verify=None):

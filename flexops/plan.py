@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import addresses, audit, retry
 from .addresses import MessengerAddress
+from .coerce import as_int, plain
 from .desired import DesiredState, load, resolve
 from .exceptions import FlexopsError, TwilioCallFailed, ValidationError
 from .lock import AccountLock
@@ -42,10 +43,6 @@ def resource_json(resource):
             "address_country": resource.address_country}
 
 
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
 @dataclass
 class Change:
     """One change: `spec` is the desired configuration (None for a delete), `diff` {field: (current, desired)}."""
@@ -67,16 +64,16 @@ class Change:
 
     def describe(self):
         if self.action == "create":
-            return ", ".join(f"{k}={_plain(v)!r}" for k, v in self.spec.desired_state().items()
+            return ", ".join(f"{k}={plain(v)!r}" for k, v in self.spec.desired_state().items()
                              if v not in (None, ()))
         if self.action == "update":
-            return "; ".join(f"{k}: {_plain(c)!r} → {_plain(d)!r}" for k, (c, d) in self.diff.items())
+            return "; ".join(f"{k}: {plain(c)!r} → {plain(d)!r}" for k, (c, d) in self.diff.items())
         return self.note
 
     def to_dict(self):
         return {"action": self.action, "address": self.address, "sid": self.sid, "line": self.line,
                 "friendly_name": self.friendly_name, "note": self.note or None,
-                "diff": {k: {"current": _plain(c), "desired": _plain(d)} for k, (c, d) in self.diff.items()},
+                "diff": {k: {"current": plain(c), "desired": plain(d)} for k, (c, d) in self.diff.items()},
                 "desired": self.spec.to_dict() if self.spec is not None else None, "before": self.before}
 
 
@@ -275,7 +272,7 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
     run). `lock`: take the account's apply lock (False when the caller holds it). Ctrl-C stops starting new changes,
     lets the running ones finish, and returns a result marked interrupted (re-running the apply completes it).
     """
-    concurrency = _concurrency(concurrency)
+    concurrency = check_concurrency(concurrency)
     _attach_audit(client, audit)
     retry.watch(client)
     pending = plan.pending
@@ -288,9 +285,8 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
             held.release()
 
 
-def _concurrency(value):
-    from .params import as_int
-
+def check_concurrency(value):
+    """How many changes may be in flight at once: a whole number from 1 to MAX_CONCURRENCY."""
     return as_int("concurrency", value, 1, MAX_CONCURRENCY)
 
 
@@ -326,28 +322,7 @@ def _execute(client, pending, concurrency, progress):
     return ApplyResult(ordered, interrupted, time.monotonic() - started)
 
 
-# --- runbook 40: parameters and the confirm button ----------------------------------------------------------
-
-def apply_params(target="auto", inventory="", prune=None, confirm=False, concurrency=8, dry_run=False,
-                 interactive=False):
-    """Check runbook 40's parameters before any call. `inventory` is looked up from the working folder, then
-    from its parent (JupyterLab starts kernels in notebooks/, `flexops run` in the project folder)."""
-    from .params import as_bool, as_optional_str
-    from .settings import choose_target
-
-    path = as_optional_str("inventory", inventory)
-    if not path:
-        raise ValidationError("inventory", "the desired-state file (YAML or CSV) is required")
-    found = next((p for p in (Path(path), Path("..") / path) if p.is_file()), None)
-    if found is None:
-        raise ValidationError("inventory", "file not found (looked in the working folder and its parent)", path)
-    if isinstance(prune, str) and prune.strip().lower() in ("", "none", "null"):
-        prune = None
-    return {"target": choose_target(target), "inventory": str(found.resolve()),
-            "prune": None if prune is None else as_bool("prune", prune), "confirm": as_bool("confirm", confirm),
-            "concurrency": _concurrency(concurrency), "dry_run": as_bool("dry_run", dry_run),
-            "interactive": as_bool("interactive", interactive)}
-
+# --- runbook 40 ----------------------------------------------------------------------------------------------
 
 def record_result(result):
     """Show the outcome table and record it for the run (results.json: `apply`, `summary`)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import addresses, audit
 from .addresses import MessengerAddress, state_of
+from .coerce import plain
 from .exceptions import RollbackRefused, ValidationError
 from .plan import Change, Plan, apply, resource_json
 from .settings import mask_sid
@@ -35,16 +36,12 @@ class Conflict:
     restorable: bool = True  # False: skipped even with force
 
     def __str__(self):
-        detail = "; ".join(f"{k}: {_show(a)} after the run, now {_show(b)}" for k, (a, b) in self.fields.items())
+        detail = "; ".join(f"{k}: {plain(a)} after the run, now {plain(b)}" for k, (a, b) in self.fields.items())
         return f"{self.address}: {self.reason}" + (f" ({detail})" if detail else "")
 
     def to_dict(self):
         return {"address": self.address, "reason": self.reason, "restorable": self.restorable,
-                "fields": {k: {"after_run": _show(a), "now": _show(b)} for k, (a, b) in self.fields.items()}}
-
-
-def _show(value):
-    return list(value) if isinstance(value, tuple) else value
+                "fields": {k: {"after_run": plain(a), "now": plain(b)} for k, (a, b) in self.fields.items()}}
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import audit
 from .exceptions import ValidationError
+from .lock import pid_alive
 from .notebook import RESULTS_FILE
 from .runs import MANIFEST, PARAMETERS, read_json, runs_root
 
@@ -43,13 +44,9 @@ def status_of(manifest):
     """The manifest's status, except that a run still `running` whose process is gone (killed, or the machine went
     down) is `aborted`: its folder keeps what was written until then, every audit line included."""
     status, pid = manifest.get("status"), manifest.get("pid")
-    if status == "running" and isinstance(pid, int) and manifest.get("host") == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "aborted"
-        except OSError:  # someone else's live process
-            pass
+    if status == "running" and isinstance(pid, int) and manifest.get("host") == socket.gethostname() \
+            and not pid_alive(pid):
+        return "aborted"
     return status
 
 

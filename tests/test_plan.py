@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from flexops import audit, plan, retry, run_index, runs
 from flexops.cli import main
 from flexops.exceptions import LockHeld, ValidationError
-from flexops.lock import AccountLock, break_lock
+from flexops.lock import AccountLock
+from flexops.params import apply_params
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inventory.yaml"
@@ -253,8 +254,10 @@ def test_lock_from_another_host_needs_break_lock(sandbox, client, workdir):
     broken = cli("apply", path, "--yes", "--no-progress", "--break-lock")
     assert broken.exit_code == 0, broken.output
     write_lock(workdir, client.account_sid, host="elsewhere.example")
-    assert break_lock(client.account_sid)["host"] == "elsewhere.example"
-    assert break_lock(client.account_sid) is None
+    breaker = AccountLock(client.account_sid).acquire(break_lock=True)
+    assert breaker.took_over["host"] == "elsewhere.example"
+    breaker.release()
+    assert AccountLock(client.account_sid).holder() is None
 
 
 def test_break_lock_never_breaks_a_holder_still_running_here(sandbox, client, workdir):
@@ -432,9 +435,9 @@ def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):
 
 def test_apply_params_validate_before_any_call(workdir):
     path = inventory(workdir, ["11111"])
-    params = plan.apply_params(inventory=path.name, prune="none", confirm="true", concurrency="4")
+    params = apply_params(inventory=path.name, prune="none", confirm="true", concurrency="4")
     assert params["inventory"] == os.fspath(path) and params["prune"] is None and params["concurrency"] == 4
     with pytest.raises(ValidationError, match="^inventory: file not found"):
-        plan.apply_params(inventory="nope.yaml")
+        apply_params(inventory="nope.yaml")
     with pytest.raises(ValidationError, match="^concurrency"):
-        plan.apply_params(inventory=path.name, concurrency=99)
+        apply_params(inventory=path.name, concurrency=99)

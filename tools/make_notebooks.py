@@ -349,8 +349,8 @@ The whole file is checked too: every problem is listed at once with its line (YA
 import flexops
 from flexops import desired, notebook, plan
 
-params = plan.apply_params(target=target, inventory=inventory, prune=prune, confirm=confirm,
-                           concurrency=concurrency, dry_run=dry_run, interactive=interactive)
+params = flexops.apply_params(target=target, inventory=inventory, prune=prune, confirm=confirm,
+                              concurrency=concurrency, dry_run=dry_run, interactive=interactive)
 notebook.record("parameters", params)
 state = desired.load(params["inventory"], prune=params["prune"])
 print(f"{len(state)} addresses in {params['inventory']} (prune: {state.prune})")'''),
