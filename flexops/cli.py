@@ -7,9 +7,13 @@ import contextlib
 import json
 import os
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
+from . import checks, inventory, reports
+from .client import connect
 from .exceptions import FlexopsError
 
 
@@ -283,15 +287,38 @@ def runs_verify(run, runs_dir):
 def report_command(target, types, formats, out_dir, since, verify, title, progress):
     """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
     changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
-    from . import reports
-
-    df, written = reports.run_report(target=target, types=types, formats=formats, out_dir=out_dir,
+    df, written = run_report(target=target, types=types, formats=formats, out_dir=out_dir,
                                      since=since, verify=verify, title=title,
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
     click.echo(f"{len(df)} address configurations", err=True)
     for fmt, path in written.items():
         click.echo(f"{fmt}\t{os.fspath(path)}")
+
+
+def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, since=None, verify=False,
+               title=reports.DEFAULT_TITLE, progress=True, echo=None):
+    """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
+
+    Returns (inventory DataFrame, {format: Path}); `echo(text)` (optional) hears which target is used. The default
+    folder is reports/inventory-<UTC stamp>: a new one per report, so `--since` can point at the last one.
+    """
+    chosen_formats, chosen_types = reports.check_formats(formats), inventory.parse_types(types)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = reports.check_output(out_dir or Path("reports") / f"inventory-{stamp}", title)
+    before = reports.load_previous(since, "since")
+    client = connect(target)
+    if echo:
+        echo(f"target: {client.flexops_target.describe()}")
+    df = inventory.collect(client, types=chosen_types, progress=progress,
+                           verify=checks.verify_inventory if verify else None)
+    written = reports.export(df, out, formats=chosen_formats, previous=before, title=title,
+                             metadata={"types": chosen_types or "all"})
+    if echo and before is not None:
+        counts = inventory.diff(before, df).counts
+        echo(f"since {(before.attrs.get('flexops') or {}).get('loaded_from', 'the previous inventory')}: "
+             + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return df, written
 
 
 # --- plan / apply / rollback (desired-state inventory) --------------------------------------------------------

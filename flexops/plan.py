@@ -21,7 +21,7 @@ from . import addresses, audit, retry
 from .addresses import MessengerAddress
 from .coerce import as_int, plain
 from .desired import DesiredState, load, resolve
-from .exceptions import FlexopsError, TwilioCallFailed, ValidationError
+from .exceptions import FlexopsError, TwilioCallFailed
 from .lock import AccountLock
 from .settings import mask_sid
 
