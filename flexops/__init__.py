@@ -17,7 +17,7 @@ from .settings import Secret, Target, mask_sid
 __version__ = "0.1.0"
 
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
-           "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec", "verify_params",
-           "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
+           "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec",
+           "verify_params", "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
            "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
            "__version__"]

@@ -303,7 +303,8 @@ def find(client, page_id_or_address):
 
 
 def _find(client, key):
-    return retry.call(retry.none_if_missing(lambda: _configs(client)(key).fetch()), what=f"look up address configuration {key}", client=client)
+    return retry.call(retry.none_if_missing(lambda: _configs(client)(key).fetch()),
+                      what=f"look up address configuration {key}", client=client)
 
 
 def create(client, spec):

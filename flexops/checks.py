@@ -151,7 +151,8 @@ def _account_summary(instance):
 
 def _flex_row(client, account, add):
     try:
-        flex = _call(client, retry.none_if_missing(client.flex_api.v1.configuration().fetch), "fetch the Flex configuration")
+        flex = _call(client, retry.none_if_missing(client.flex_api.v1.configuration().fetch),
+                     "fetch the Flex configuration")
     except TwilioCallFailed as exc:
         add(account, "Flex configured", FAIL, f"cannot read the Flex configuration: {exc}",
             "Make sure the credentials may read Flex, or open Flex once from the Twilio Console.")

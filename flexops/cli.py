@@ -217,13 +217,13 @@ def runs_list(runs_dir, as_json):
     """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
     Twilio accepted; `+N failed`: refused or failed; `+N unanswered`: sent when the run was killed, outcome
     unknown). Status `aborted`: the run's process was killed."""
-    from . import run_index
+    from . import run_folder, run_index
 
-    rows = [run_index.row(folder, manifest) for folder, manifest in run_index.list_runs(runs_dir)]
+    rows = [run_index.row(folder, manifest) for folder, manifest in run_folder.list_runs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif not rows:
-        click.echo(f"no runs in {run_index.runs_root(runs_dir)}")
+        click.echo(f"no runs in {run_folder.runs_root(runs_dir)}")
     else:
         import pandas as pd
 
@@ -243,14 +243,14 @@ def runs_list(runs_dir, as_json):
 def runs_show(run, runs_dir, as_json):
     """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
     each change it made."""
-    from . import run_index
+    from . import run_folder, run_index
 
-    folder = run_index.find_run(run, runs_dir)
+    folder = run_folder.find_run(run, runs_dir)
     if not as_json:
         click.echo(run_index.describe(folder))
         return
-    manifest = json.loads((folder / run_index.MANIFEST).read_text())
-    results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").exists() else {}
+    manifest = json.loads((folder / run_folder.MANIFEST).read_text())
+    results = json.loads((folder / run_folder.RESULTS).read_text()) if (folder / run_folder.RESULTS).exists() else {}
     click.echo(json.dumps({"folder": os.fspath(folder), "manifest": manifest, "results": results}, indent=2,
                           default=str, ensure_ascii=False))
 
@@ -260,9 +260,9 @@ def runs_show(run, runs_dir, as_json):
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 def runs_verify(run, runs_dir):
     """Check RUN's audit hash chain; exit 1 naming the first bad line when it was tampered with."""
-    from . import run_index
+    from . import run_folder
 
-    ok, line, message = run_index.verify_run(run, runs_dir)
+    ok, line, message = run_folder.verify_run(run, runs_dir)
     click.secho(("ok: " if ok else "BROKEN: ") + message, fg="green" if ok else "red", err=not ok)
     sys.exit(0 if ok else 1)
 
@@ -447,7 +447,6 @@ def plan_command(file, target, profile, out, prune):
       3    target unreachable or credentials refused
     """
     from . import desired, plan as plan_api
-    from .client import connect
 
     state = desired.load(file, prune=prune)
     the_plan = plan_api.make_plan(connect(target, profile=profile), state)
@@ -483,8 +482,7 @@ def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)
     """
-    from . import desired, plan as plan_api, runs as runs_api
-    from .client import connect
+    from . import desired, plan as plan_api, run_folder
 
     state = desired.load(file, prune=prune)
     plan_api.check_concurrency(concurrency)
@@ -494,7 +492,7 @@ def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break
         _show_plan(plan_api.make_plan(client, state))
         return
     again = f"flexops apply {file}" + ("" if prune is None else " --prune" if prune else " --no-prune")
-    with runs_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
+    with run_folder.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with _account_lock(client, command_run.run_id, break_lock):
             the_plan = plan_api.make_plan(client, state)
@@ -531,18 +529,17 @@ def rollback_command(run, target, profile, force, yes, concurrency, break_lock, 
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)
     """
-    from . import plan as plan_api, rollback as rollback_api, run_index, runs as runs_api
-    from .client import connect
+    from . import plan as plan_api, rollback as rollback_api, run_folder
 
     # Resolve RUN (`latest`, a fragment ...) to its folder now: the rollback's own run folder, made below, must not
     # become the `latest` it undoes. A bad RUN is exit 2 before anything else.
-    folder = run_index.find_run(run, runs_dir)
+    folder = run_folder.find_run(run, runs_dir)
     run = str(folder)
     rollback_api.load_run(run, runs_dir)
     plan_api.check_concurrency(concurrency)
     _need_confirmation(yes)
     client = connect(target, profile=profile)
-    with runs_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
+    with run_folder.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
         command_run.attach(client)
         with _account_lock(client, command_run.run_id, break_lock):
             try:

@@ -5,20 +5,18 @@ A headless run (`flexops run`) sets FLEXOPS_RUN_DIR for the kernel; `record()` m
 `record()` keeps values in memory only.
 """
 import html
-import json
-import os
 from pathlib import Path
 
+from . import run_folder
 from .exceptions import CheckFailed, ConnectionFailed
 
-RESULTS_FILE = "results.json"
 FULL_TABLE_ROWS = 200  # show_checks: above this, only the rows that need work
 _results = {}
 
 
 def run_dir():
-    value = os.environ.get("FLEXOPS_RUN_DIR")
-    return Path(value) if value else None
+    """The run folder this kernel records into (FLEXOPS_RUN_DIR), or None outside `flexops run`."""
+    return run_folder.current()
 
 
 def in_notebook():
@@ -96,14 +94,8 @@ def record(key, value):
     """Record a result for this run (results.json in the run folder when there is one)."""
     _results[key] = _jsonable(value)
     folder = run_dir()
-    if folder is None:
-        return
-    path = folder / RESULTS_FILE
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[key] = _results[key]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2, default=str))
-    tmp.replace(path)
+    if folder is not None:
+        run_folder.record(folder, key, _results[key])
 
 
 def results():

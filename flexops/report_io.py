@@ -81,7 +81,8 @@ def _widths(df, columns, sample=500):
     head = df.head(sample)
     widths = []
     for column in columns:
-        longest = head[column].astype(object).map(lambda v: len(str(iso(plain_value(v)) or ""))).max() if len(head) else 0
+        shown = head[column].astype(object).map(lambda v: len(str(iso(plain_value(v)) or "")))
+        longest = shown.max() if len(head) else 0
         widths.append(min(60, max(10, len(column) + 2, int(longest or 0) + 2)))
     return widths
 

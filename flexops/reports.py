@@ -51,7 +51,8 @@ def summarize(df, changes=None):
     for sid, name, status in studio[["studio_flow_sid", "studio_flow_name", "studio_flow_status"]].itertuples(
             index=False, name=None):
         key = plain_value(sid) or "(none)"
-        entry = flows.setdefault(key, {"sid": plain_value(sid), "name": plain_value(name), "status": plain_value(status),
+        entry = flows.setdefault(key, {"sid": plain_value(sid), "name": plain_value(name),
+                                       "status": plain_value(status),
                                        "addresses": 0})
         entry["addresses"] += 1
     created = df["date_created"].dropna()

@@ -11,9 +11,8 @@ import nbformat
 import papermill
 import pytest
 
-from flexops import addresses, params, studio
+from flexops import addresses, params, runs, studio
 from flexops.addresses import MessengerAddress
-from flexops.demo import KERNEL_ARGS, kernel_name
 from flexops.exceptions import ValidationError
 from flexops.sandbox import seed
 
@@ -53,9 +52,8 @@ def run(tmp_path, monkeypatch):
         output = folder / "output.ipynb"
         error = None
         try:
-            papermill.execute_notebook(str(NOTEBOOKS / notebook), str(output), parameters=parameters,
-                                       kernel_name=kernel_name(), progress_bar=False, extra_arguments=KERNEL_ARGS,
-                                       cwd=str(tmp_path))
+            runs.execute_notebook(NOTEBOOKS / notebook, output, parameters, extra_arguments=runs.KERNEL_ARGS,
+                                  cwd=tmp_path)
         except papermill.PapermillExecutionError as exc:
             error = exc
         results = folder / "results.json"

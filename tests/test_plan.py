@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flexops import audit, plan, retry, run_index, runs
+from flexops import audit, plan, retry, run_folder, runs
 from flexops.cli import main
 from flexops.exceptions import LockHeld, ValidationError
 from flexops.lock import AccountLock
@@ -325,7 +325,7 @@ def test_cli_apply_is_an_audited_run(sandbox, workdir):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["target"]["kind"] == "sandbox"
     assert (manifest["audit"]["lines"], manifest["audit"]["changes"]) == (6, 3)  # a sent + an answered line each
-    ok, _, _ = run_index.verify_run(folder.name)
+    ok, _, _ = run_folder.verify_run(folder.name)
     assert ok
     lines = audit.calls(folder / "audit.jsonl")
     assert [(r["method"], r["status"]) for r in lines] == [("POST", 201)] * 3
