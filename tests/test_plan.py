@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flexops import audit, plan, retry, run_folder, runs
+from flexops import audit, notebook, plan, retry, run_folder, runs, ui
 from flexops.cli import main
 from flexops.exceptions import LockHeld, ValidationError
 from flexops.lock import AccountLock
@@ -417,16 +417,16 @@ def test_a_headless_runbook_ends_interrupted_or_failed_like_the_cli():
     from flexops.exceptions import CheckFailed
 
     change = plan.Change("create", "messenger:11111")
-    plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "ok")]))  # nothing to raise
+    notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "ok")]))  # nothing to raise
     with pytest.raises(KeyboardInterrupt, match="1 change\\(s\\) not started"):
-        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "skipped")], interrupted=True))
+        notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "skipped")], interrupted=True))
     with pytest.raises(CheckFailed, match="1 of 1 changes failed"):
-        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "failed", code=21999)]))
+        notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "failed", code=21999)]))
 
 
 def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):
     the_plan = plan.make_plan(client, inventory(workdir, ["11111"]))
-    button = plan.confirm_panel(client, the_plan)
+    button = ui.confirm_panel(client, the_plan)
     assert stored(sandbox) == {}  # nothing before the click
     button.click()
     assert button.result.ok and set(stored(sandbox)) == {"messenger:11111"}
