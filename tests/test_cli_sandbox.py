@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 import requests
 from click.testing import CliRunner
 
@@ -15,6 +16,7 @@ from flexops.sandbox.server import is_loopback
 from flexops.sandbox.store import Store
 
 
+@pytest.mark.slow  # starts a process
 def test_serve_prints_url_and_credentials_and_serves_the_sdk(tmp_path):
     db = tmp_path / "served.db"
     proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "sandbox", "serve", "--port", "0", "--db", str(db)],

@@ -102,6 +102,7 @@ def test_committed_notebook_is_clean_and_documented(name):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
+@pytest.mark.slow  # starts a process
 def test_notebooks_are_what_the_generator_makes():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
                           capture_output=True, text=True)

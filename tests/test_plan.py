@@ -236,6 +236,7 @@ def dead_pid():
 
 
 @pytest.mark.parametrize("holder", ["dead", "reused"])
+@pytest.mark.slow  # starts a process
 def test_stale_lock_of_a_dead_process_is_taken_over(sandbox, client, workdir, holder):
     # reused: the pid runs again, but as another process (its start time differs from the recorded one)
     pid = {"dead": dead_pid, "reused": os.getpid}[holder]()
@@ -260,6 +261,7 @@ def test_lock_from_another_host_needs_break_lock(sandbox, client, workdir):
     assert AccountLock(client.account_sid).holder() is None
 
 
+@pytest.mark.slow  # starts a process
 def test_break_lock_never_breaks_a_holder_still_running_here(sandbox, client, workdir):
     import psutil
 
@@ -354,6 +356,7 @@ def kill_9_during_apply(sandbox, workdir, path, after):
     return len(stored(sandbox))
 
 
+@pytest.mark.slow  # starts a process
 def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
     path = inventory(workdir, pages(200))
     done_before = kill_9_during_apply(sandbox, workdir, path, after=40)
@@ -369,6 +372,7 @@ def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
             json.loads(line)  # every line of the killed run too
 
 
+@pytest.mark.slow  # starts a process
 def test_ctrl_c_lets_running_changes_finish_and_records_an_interrupted_run(sandbox, client, workdir):
     path = inventory(workdir, pages(200))
     sandbox.control.set_latency(200)

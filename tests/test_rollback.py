@@ -123,6 +123,7 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
     assert stored(sandbox) == {}
 
 
+@pytest.mark.slow  # starts a process
 def test_rollback_of_a_killed_run_undoes_the_calls_it_had_in_flight(sandbox, workdir):
     existing = kill_9_during_apply(sandbox, workdir, inventory(workdir, pages(120)), after=30)
     run = last_run(workdir, "apply")
@@ -177,6 +178,7 @@ def test_unknown_or_tampered_runs_are_refused_before_any_change(sandbox, client,
     assert len(stored(sandbox)) == 1
 
 
+@pytest.mark.slow  # starts a process
 def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_back(sandbox, workdir):
     """kill -9 while Twilio holds the create: the trail has its `sent` line and no answer, the chain verifies, the
     run counts one call in flight; once Twilio commits it, rollback finds it from the trail and deletes it."""
