@@ -6,7 +6,8 @@
     flexops.ensure(client, spec)                     # create, or report drift; never a duplicate
     flexops.verify(client)                           # one CheckResult per (address, check)
 """
-from .addresses import MessengerAddress, ensure, find, list_messenger, remove
+from .address_spec import MessengerAddress
+from .addresses import ensure, find, list_messenger, remove
 from .checks import CheckResult, preflight, verify
 from .client import connect, resolve_target
 from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, DesiredStateError, FlexopsError, LockHeld,
@@ -18,6 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
            "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec",
-           "verify_params", "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
-           "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
+           "verify_params", "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError",
+           "ConnectionFailed", "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
            "__version__"]

@@ -9,7 +9,7 @@ Studio flow and Conversations service is fetched once, and first-message evidenc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import addresses, retry
+from . import address_spec, addresses, retry
 from .evidence import MAX_CONVERSATIONS, WORKERS, call as _call, scan
 from .exceptions import CheckFailed, TwilioCallFailed
 from .settings import mask_sid
@@ -233,7 +233,7 @@ def validate_page_ids(page_ids):
         return []
     if isinstance(page_ids, (str, int)):
         page_ids = [p for p in str(page_ids).replace(",", " ").split()]
-    return list(dict.fromkeys(addresses.normalise_page_id(p, "page_ids") for p in page_ids))
+    return list(dict.fromkeys(address_spec.normalise_page_id(p, "page_ids") for p in page_ids))
 
 
 def _configurations(client, ids, progress=None):
@@ -359,12 +359,12 @@ def _webhook_rows(address, auto):
         add("webhook https", FAIL, f"webhook URL {url!r} is not https",
             REMEDY_EDIT + "use an https:// webhook URL.")
     method = (auto.get("webhook_method") or "").upper()
-    if method in addresses.WEBHOOK_METHODS:
+    if method in address_spec.WEBHOOK_METHODS:
         add("webhook method", PASS, method)
     else:
         add("webhook method", FAIL, f"webhook method {method!r}", REMEDY_EDIT + "set the webhook method to POST.")
     filters = list(auto.get("webhook_filters") or [])
-    unknown = [f for f in filters if f not in addresses.WEBHOOK_EVENTS]
+    unknown = [f for f in filters if f not in address_spec.WEBHOOK_EVENTS]
     if unknown:
         add("webhook filters", FAIL, f"unknown events: {', '.join(unknown)}",
             REMEDY_EDIT + "keep only documented webhook events.")

@@ -4,7 +4,7 @@ are `coerce.py`'s; the forms in `ui` call the same functions."""
 import os
 from pathlib import Path
 
-from .addresses import MessengerAddress
+from .address_spec import MessengerAddress
 from .checks import validate_page_ids
 from .coerce import as_bool, as_list, as_optional_str
 from .exceptions import ValidationError

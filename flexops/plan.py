@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from . import addresses, audit, retry
-from .addresses import MessengerAddress
+from .address_spec import MessengerAddress
 from .atomic import write_json
 from .coerce import as_int, plain
 from .desired import DesiredState, load, resolve

@@ -17,7 +17,8 @@ The rollback itself runs through plan.apply, so it is concurrent, resumable, loc
 from dataclasses import dataclass, field
 
 from . import addresses, audit, run_folder
-from .addresses import MessengerAddress, state_of
+from .address_spec import MessengerAddress
+from .addresses import state_of
 from .atomic import read_json
 from .coerce import plain
 from .exceptions import RollbackRefused, ValidationError

@@ -11,7 +11,7 @@ import html
 
 import ipywidgets as w
 
-from . import addresses, checks, notebook
+from . import address_spec, addresses, checks, notebook
 from .exceptions import FlexopsError
 from .params import create_params, create_spec, verify_params
 from .plan import apply_recorded
@@ -70,13 +70,13 @@ class CreateForm(Panel):
         self.webhook_url = classed(w.Text(value=webhook_url or "", description="Webhook URL", style=WIDE,
                                            placeholder="https://...", layout=wide()), "webhook-url")
         method = str(webhook_method or "POST").upper()
-        self.webhook_method = classed(w.Dropdown(options=addresses.WEBHOOK_METHODS, description="Webhook method",
-                                                  value=method if method in addresses.WEBHOOK_METHODS else "POST",
+        self.webhook_method = classed(w.Dropdown(options=address_spec.WEBHOOK_METHODS, description="Webhook method",
+                                                  value=method if method in address_spec.WEBHOOK_METHODS else "POST",
                                                   style=WIDE), "webhook-method")
         filters = webhook_filters.split(",") if isinstance(webhook_filters, str) else webhook_filters or ()
         self.webhook_filters = classed(w.SelectMultiple(
-            options=addresses.WEBHOOK_EVENTS, description="Webhook filters", style=WIDE, rows=5,
-            value=tuple(f.strip() for f in filters if f.strip() in addresses.WEBHOOK_EVENTS)), "webhook-filters")
+            options=address_spec.WEBHOOK_EVENTS, description="Webhook filters", style=WIDE, rows=5,
+            value=tuple(f.strip() for f in filters if f.strip() in address_spec.WEBHOOK_EVENTS)), "webhook-filters")
         self.update_existing = classed(w.Checkbox(value=bool(update_existing), description="Update if it differs",
                                                    indent=False), "update-existing")
         self.plan_button = classed(w.Button(description="Plan", tooltip="Show what would change (changes nothing)",

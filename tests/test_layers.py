@@ -18,8 +18,8 @@ LAYERS = [
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
-    ("the domain", {"studio", "addresses", "evidence", "checks", "trace", "inventory", "desired", "plan", "repairs",
-                    "rollback"}),
+    ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace", "inventory", "desired",
+                    "plan", "repairs", "rollback"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
     ("the CLI", {"cli_changes", "cli", "__init__"}),  # __init__: the public API, re-exported
