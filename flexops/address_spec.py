@@ -67,9 +67,13 @@ def _loose(info):
     return bool(info.context and info.context.get("loose"))
 
 
-def _chosen_integration(info):
-    """The integration already validated for this spec, or None when it was invalid (then its rules are moot)."""
-    return info.data.get("integration")
+def _chosen_integration(info, value=None, only_for=None, is_set=lambda value: value is not None, verb="applies"):
+    """The integration already validated for this spec, or None when it was invalid (then its rules are moot).
+    With `only_for`: a set `value` of a field that belongs to the other integration is a ValidationError."""
+    chosen = info.data.get("integration")
+    if only_for is not None and chosen not in (None, only_for) and is_set(value):
+        raise ValidationError(info.field_name, f"only {verb} when integration is '{only_for}'", value)
+    return chosen
 
 
 class AddressRules(BaseModel):
@@ -132,10 +136,7 @@ class AddressRules(BaseModel):
     @field_validator("studio_flow_sid", mode="before")
     @classmethod
     def _studio_flow_sid(cls, sid, info):
-        integration = _chosen_integration(info)
-        if integration == "webhook" and sid is not None:
-            raise ValidationError("studio_flow_sid", "only applies when integration is 'studio'", sid)
-        if integration == "studio":
+        if _chosen_integration(info, sid, only_for="studio") == "studio":
             if sid is None:
                 raise ValidationError("studio_flow_sid", "is required when integration is 'studio' (the Studio "
                                       "Flow SID, FW followed by 32 hexadecimal characters)")
@@ -153,10 +154,8 @@ class AddressRules(BaseModel):
     def _retry_count(cls, count, info):
         if _loose(info) and count is not None:
             count = as_int("retry_count", count)
-        integration = _chosen_integration(info)
-        if integration == "webhook":
-            if count not in (None, DEFAULT_RETRY_COUNT) or isinstance(count, bool):
-                raise ValidationError("retry_count", "only applies when integration is 'studio'", count)
+        unset = (None, DEFAULT_RETRY_COUNT)  # the default says nothing: it also stands for a webhook address
+        if _chosen_integration(info, count, "studio", lambda c: c not in unset or isinstance(c, bool)) == "webhook":
             return None
         count = DEFAULT_RETRY_COUNT if count is None else count
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 3:
@@ -166,10 +165,7 @@ class AddressRules(BaseModel):
     @field_validator("webhook_url", mode="before")
     @classmethod
     def _webhook_url(cls, url, info):
-        integration = _chosen_integration(info)
-        if integration == "studio" and url is not None:
-            raise ValidationError("webhook_url", "only applies when integration is 'webhook'", url)
-        if integration != "webhook":
+        if _chosen_integration(info, url, only_for="webhook") != "webhook":
             return url
         if not url:
             raise ValidationError("webhook_url", "is required when integration is 'webhook'")
@@ -185,10 +181,8 @@ class AddressRules(BaseModel):
     @field_validator("webhook_method", mode="before")
     @classmethod
     def _webhook_method(cls, method, info):
-        integration = _chosen_integration(info)
+        integration = _chosen_integration(info, method, "webhook", lambda m: m not in (None, "POST", "post"))
         if integration == "studio":
-            if method not in (None, "POST", "post"):
-                raise ValidationError("webhook_method", "only applies when integration is 'webhook'", method)
             return None
         if integration != "webhook":
             return method
@@ -202,10 +196,8 @@ class AddressRules(BaseModel):
     def _webhook_filters(cls, filters, info):
         if _loose(info) and filters is not None and not isinstance(filters, str):
             filters = tuple(filters)
-        integration = _chosen_integration(info)
+        integration = _chosen_integration(info, filters, "webhook", bool, verb="apply")
         if integration == "studio":
-            if filters:
-                raise ValidationError("webhook_filters", "only apply when integration is 'webhook'", filters)
             return ()
         if isinstance(filters, str) or filters is None:
             filters = _split(filters)
