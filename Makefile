@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv chromium demo test bench screenshots clean
+.PHONY: venv chromium demo test test-fast bench screenshots clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: venv
 
 test: venv chromium
 	$(BIN)/python -m pytest
+
+# The inner loop: the tests that start no kernel, browser or process, in well under a minute. A slow test that
+# nobody marked fails here, saying how to mark it (tests/conftest.py).
+test-fast: venv
+	FLEXOPS_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow" -q
 
 screenshots: venv chromium
 	$(BIN)/python tools/screenshots.py

@@ -6,18 +6,19 @@
     flexops.ensure(client, spec)                     # create, or report drift; never a duplicate
     flexops.verify(client)                           # one CheckResult per (address, check)
 """
-from .addresses import MessengerAddress, ensure, find, list_messenger, remove
+from .address_spec import MessengerAddress
+from .addresses import ensure, find, list_messenger, remove
 from .checks import CheckResult, preflight, verify
 from .client import connect, resolve_target
 from .exceptions import (CheckFailed, ConfigurationError, ConnectionFailed, DesiredStateError, FlexopsError, LockHeld,
                          RollbackRefused, TwilioCallFailed, ValidationError)
-from .params import connect_params, create_params, create_spec, report_params, verify_params
+from .params import apply_params, connect_params, create_params, create_spec, report_params, verify_params
 from .settings import Secret, Target, mask_sid
 
 __version__ = "0.1.0"
 
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
-           "CheckResult", "preflight", "verify", "connect_params", "create_params", "create_spec", "verify_params",
-           "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError", "ConnectionFailed",
-           "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
+           "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec",
+           "verify_params", "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError",
+           "ConnectionFailed", "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
            "__version__"]

@@ -4,17 +4,13 @@ Every failure says what to do in the Twilio Console in one sentence. Checks neve
 (a 401 is a failed row, not a traceback); only bad input raises ValidationError, before any API call.
 
 verify() is built to stay cheap on big accounts: address configurations come from the list (50 per page), each
-Studio flow and Conversations service is fetched once, and first-message evidence comes from one pass over recent
-conversations (newest first) and their participants, stopping as soon as every address has its evidence.
+Studio flow and Conversations service is fetched once, and first-message evidence is evidence.py's one scan.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
-from twilio.base.exceptions import TwilioRestException
-from tqdm.auto import tqdm
-
-from . import addresses, retry
+from . import address_spec, addresses, retry
+from .evidence import MAX_CONVERSATIONS, WORKERS, call as _call, scan
 from .exceptions import CheckFailed, TwilioCallFailed
 from .settings import mask_sid
 from .studio import FlowCache
@@ -23,10 +19,6 @@ PASS, FAIL, WARN = "pass", "fail", "warn"
 SYMBOLS = {PASS: "✓", FAIL: "✗", WARN: "!"}
 COLUMNS = ("subject", "check", "status", "detail", "remedy")
 FETCH_INDIVIDUALLY_UP_TO = 5  # more page ids than this: listing (50 per request) is cheaper than fetching each
-CONVERSATION_PAGE_SIZE = 100  # Twilio's maximum for conversations and participants
-WORKERS = 8
-MAX_CONVERSATIONS = 1000  # bounds the evidence scan: one participants request per conversation
-DEADLINE = 30
 
 
 @dataclass
@@ -98,21 +90,6 @@ def require(results, required=None, strict=False):
     return results
 
 
-def _call(client, fn, what):
-    return retry.call(fn, what=what, client=client, deadline=DEADLINE)
-
-
-def _fetch_or_none(fn):
-    def fetch():
-        try:
-            return fn()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise
-    return fetch
-
-
 # --- preflight -----------------------------------------------------------------------------------------------
 
 def preflight(client, flows=None):
@@ -163,7 +140,8 @@ def _account_summary(instance):
 
 def _flex_row(client, account, add):
     try:
-        flex = _call(client, _fetch_or_none(client.flex_api.v1.configuration().fetch), "fetch the Flex configuration")
+        flex = _call(client, retry.none_if_missing(client.flex_api.v1.configuration().fetch),
+                     "fetch the Flex configuration")
     except TwilioCallFailed as exc:
         add(account, "Flex configured", FAIL, f"cannot read the Flex configuration: {exc}",
             "Make sure the credentials may read Flex, or open Flex once from the Twilio Console.")
@@ -216,69 +194,12 @@ def _flow_row(client, account, add, flows):
             "(as in Flex's 'Messaging Flow') and publish the flow.")
 
 
-# --- first-message evidence ------------------------------------------------------------------------------------
-
-def first_messages(client, wanted, services=(None,), since_days=30, max_conversations=MAX_CONVERSATIONS,
-                   progress=None):
-    """{address: evidence} for the wanted addresses, from one pass over recent conversations.
-
-    A conversation is evidence for `messenger:<page>` when one of its participants has
-    `messaging_binding.proxy_address == messenger:<page>` (the page the customer wrote to). `services` lists the
-    Conversations services to scan (None = the default one). Returns (found, notes) where notes explain any
-    service that could not be scanned or a scan cut short by `max_conversations`.
-    """
-    wanted, found, notes = set(wanted), {}, []
-    start = (datetime.now(timezone.utc) - timedelta(days=since_days)).strftime("%Y-%m-%dT00:00:00Z")
-    seen = set()
-    quiet = None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)
-    with tqdm(desc="conversations scanned", unit=" conversations", disable=quiet, leave=False) as bar, \
-            ThreadPoolExecutor(WORKERS) as pool:
-        for service in services:
-            if wanted <= found.keys() or len(seen) >= max_conversations:
-                break
-            conversations = (client.conversations.v1.conversations if service is None
-                             else client.conversations.v1.services(service).conversations)
-            what = "list conversations of " + ("the default service" if service is None else f"service {service}")
-            try:
-                page = _call(client, lambda: conversations.page(start_date=start, page_size=CONVERSATION_PAGE_SIZE),
-                             what)
-                while page is not None and not wanted <= found.keys():
-                    fresh = [c for c in page if c.sid not in seen]
-                    batch = fresh[:max_conversations - len(seen)]
-                    seen.update(c.sid for c in batch)
-                    lists = pool.map(lambda c: _participants(client, conversations, c), batch)
-                    for conversation, participants in zip(batch, lists):
-                        for proxy in {(p.messaging_binding or {}).get("proxy_address") for p in participants}:
-                            if proxy in wanted and proxy not in found:
-                                found[proxy] = {"conversation_sid": conversation.sid,
-                                                "date_created": conversation.date_created,
-                                                "chat_service_sid": conversation.chat_service_sid}
-                    bar.update(len(batch))
-                    if len(seen) >= max_conversations:
-                        if len(fresh) > len(batch) or page.next_page_url:
-                            notes.append(f"stopped after the {max_conversations} most recent conversations")
-                        break
-                    page = _call(client, page.next_page, what)
-            except TwilioCallFailed as exc:
-                notes.append(str(exc))
-    return found, notes
-
-
-def _participants(client, conversations, conversation):
-    """A conversation removed while we scan (or unreadable) is simply no evidence."""
-    try:
-        return _call(client, lambda: conversations(conversation.sid).participants.list(
-            page_size=CONVERSATION_PAGE_SIZE), f"list participants of conversation {conversation.sid}")
-    except TwilioCallFailed:
-        return []
-
-
 # --- verify ----------------------------------------------------------------------------------------------------
 
 def verify(client, page_ids=None, require_first_message=True, flows=None, since_days=30,
            max_conversations=MAX_CONVERSATIONS, progress=None):
     """One row per (address, check) for the given pages, or for every Messenger address when page_ids is empty."""
-    ids = _page_ids(page_ids)
+    ids = validate_page_ids(page_ids)
     flows = flows or FlowCache(client)
     configs = _configurations(client, ids, progress)
     if not configs:  # "verify all" on an account without any: nothing reaches Flex, which must not pass silently
@@ -292,7 +213,7 @@ def verify(client, page_ids=None, require_first_message=True, flows=None, since_
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(lambda sid: _prefetch(flows, sid), flow_sids))  # each flow fetched once, in parallel
         services = dict(zip(service_sids, pool.map(lambda sid: _service(client, sid), service_sids)))
-    evidence, notes = _evidence(client, present, services, since_days, max_conversations, progress)
+    evidence, notes = scan(client, present, services, since_days, max_conversations, progress)
     rows = []
     for address, config in configs.items():
         rows.extend(_address_rows(address, config, flows, services, evidence, notes, require_first_message))
@@ -306,12 +227,13 @@ def _prefetch(flows, sid):
         pass  # reported on the rows of the addresses using this flow
 
 
-def _page_ids(page_ids):
+def validate_page_ids(page_ids):
+    """Normalised page ids, or ValidationError('page_ids', ...): notebooks validate before any call."""
     if page_ids is None:
         return []
     if isinstance(page_ids, (str, int)):
         page_ids = [p for p in str(page_ids).replace(",", " ").split()]
-    return list(dict.fromkeys(addresses.normalise_page_id(p, "page_ids") for p in page_ids))
+    return list(dict.fromkeys(address_spec.normalise_page_id(p, "page_ids") for p in page_ids))
 
 
 def _configurations(client, ids, progress=None):
@@ -327,27 +249,11 @@ def _configurations(client, ids, progress=None):
 def _service(client, sid):
     """'ok', 'missing', or the error text for a Conversations service."""
     try:
-        found = _call(client, _fetch_or_none(client.conversations.v1.services(sid).fetch),
+        found = _call(client, retry.none_if_missing(client.conversations.v1.services(sid).fetch),
                       f"fetch Conversations service {sid}")
     except TwilioCallFailed as exc:
         return str(exc)
     return "ok" if found is not None else "missing"
-
-
-def _evidence(client, present, services, since_days, max_conversations, progress):
-    wanted = [c.address for c in present]
-    if not wanted:
-        return {}, []
-    scan = [None]
-    explicit = [sid for sid in services if services[sid] == "ok"]
-    if explicit:
-        try:
-            default = _call(client, client.conversations.v1.configuration().fetch,
-                            "fetch the Conversations configuration").default_chat_service_sid
-        except TwilioCallFailed:
-            default = None
-        scan += [sid for sid in explicit if sid != default]
-    return first_messages(client, wanted, scan, since_days, max_conversations, progress)
 
 
 REMEDY_CREATE = ("Create it with the 10_create_messenger_address runbook (or Console > Conversations > "
@@ -453,12 +359,12 @@ def _webhook_rows(address, auto):
         add("webhook https", FAIL, f"webhook URL {url!r} is not https",
             REMEDY_EDIT + "use an https:// webhook URL.")
     method = (auto.get("webhook_method") or "").upper()
-    if method in addresses.WEBHOOK_METHODS:
+    if method in address_spec.WEBHOOK_METHODS:
         add("webhook method", PASS, method)
     else:
         add("webhook method", FAIL, f"webhook method {method!r}", REMEDY_EDIT + "set the webhook method to POST.")
     filters = list(auto.get("webhook_filters") or [])
-    unknown = [f for f in filters if f not in addresses.WEBHOOK_EVENTS]
+    unknown = [f for f in filters if f not in address_spec.WEBHOOK_EVENTS]
     if unknown:
         add("webhook filters", FAIL, f"unknown events: {', '.join(unknown)}",
             REMEDY_EDIT + "keep only documented webhook events.")
@@ -468,11 +374,6 @@ def _webhook_rows(address, auto):
     else:
         add("webhook filters", PASS, ", ".join(filters))
     return rows
-
-
-def validate_page_ids(page_ids):
-    """Normalised page ids, or ValidationError('page_ids', ...): notebooks validate before any call."""
-    return _page_ids(page_ids)
 
 
 def worst(statuses):

@@ -3,13 +3,17 @@
 Exit codes a scheduler can act on: 0 success, 1 a check or step failed, 2 bad parameters or input,
 3 could not reach or authenticate the target, 130 interrupted.
 """
-import contextlib
 import json
 import os
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
+from . import checks, inventory, reports
+from .cli_changes import apply_command, plan_command, rollback_command, text_table
+from .client import connect
 from .exceptions import FlexopsError
 
 
@@ -224,13 +228,13 @@ def runs_list(runs_dir, as_json):
     """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
     Twilio accepted; `+N failed`: refused or failed; `+N unanswered`: sent when the run was killed, outcome
     unknown). Status `aborted`: the run's process was killed."""
-    from . import run_index
+    from . import run_folder, run_index
 
-    rows = [run_index.row(folder, manifest) for folder, manifest in run_index.list_runs(runs_dir)]
+    rows = [run_index.row(folder, manifest) for folder, manifest in run_folder.list_runs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif not rows:
-        click.echo(f"no runs in {run_index.runs_root(runs_dir)}")
+        click.echo(f"no runs in {run_folder.runs_root(runs_dir)}")
     else:
         import pandas as pd
 
@@ -240,7 +244,7 @@ def runs_list(runs_dir, as_json):
             "duration": "-" if r["duration"] is None else f"{r['duration']:.1f} s",
             "changes": run_index.changes_label(r)}
             for r in rows])
-        click.echo(_text_table(table))
+        click.echo(text_table(table))
 
 
 @runs.command("show")
@@ -250,14 +254,14 @@ def runs_list(runs_dir, as_json):
 def runs_show(run, runs_dir, as_json):
     """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
     each change it made."""
-    from . import run_index
+    from . import run_folder, run_index
 
-    folder = run_index.find_run(run, runs_dir)
+    folder = run_folder.find_run(run, runs_dir)
     if not as_json:
         click.echo(run_index.describe(folder))
         return
-    manifest = json.loads((folder / run_index.MANIFEST).read_text())
-    results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").exists() else {}
+    manifest = json.loads((folder / run_folder.MANIFEST).read_text())
+    results = json.loads((folder / run_folder.RESULTS).read_text()) if (folder / run_folder.RESULTS).exists() else {}
     click.echo(json.dumps({"folder": os.fspath(folder), "manifest": manifest, "results": results}, indent=2,
                           default=str, ensure_ascii=False))
 
@@ -267,9 +271,9 @@ def runs_show(run, runs_dir, as_json):
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 def runs_verify(run, runs_dir):
     """Check RUN's audit hash chain; exit 1 naming the first bad line when it was tampered with."""
-    from . import run_index
+    from . import run_folder
 
-    ok, line, message = run_index.verify_run(run, runs_dir)
+    ok, line, message = run_folder.verify_run(run, runs_dir)
     click.secho(("ok: " if ok else "BROKEN: ") + message, fg="green" if ok else "red", err=not ok)
     sys.exit(0 if ok else 1)
 
@@ -294,9 +298,7 @@ def runs_verify(run, runs_dir):
 def report_command(target, types, formats, out_dir, since, verify, title, progress):
     """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
     changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
-    from . import reports
-
-    df, written = reports.run_report(target=target, types=types, formats=formats, out_dir=out_dir,
+    df, written = run_report(target=target, types=types, formats=formats, out_dir=out_dir,
                                      since=since, verify=verify, title=title,
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
@@ -305,243 +307,33 @@ def report_command(target, types, formats, out_dir, since, verify, title, progre
         click.echo(f"{fmt}\t{os.fspath(path)}")
 
 
-# --- plan / apply / rollback (desired-state inventory) --------------------------------------------------------
+def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, since=None, verify=False,
+               title=reports.DEFAULT_TITLE, progress=True, echo=None):
+    """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
 
-TARGET_OPTION = click.option("--target", type=click.Choice(["auto", "sandbox", "twilio"]), default=None,
-                             help="Which Twilio [default: FLEXOPS_TARGET or auto].")
-PROFILE_OPTION = click.option("--profile", default=None, help="twilio-cli profile to take credentials from.")
-PRUNE_OPTION = click.option("--prune/--no-prune", default=None,
-                            help="Delete Messenger addresses absent from FILE [default: the file's `prune:`, "
-                                 "else no]. Other address types are never touched.")
-CHANGE_OPTIONS = [
-    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
-    click.option("--concurrency", default=8, show_default=True, type=int, help="Changes in flight at once (1-32)."),
-    click.option("--break-lock", is_flag=True,
-                 help="Remove the account's lock first when its holder died on another host (a dead holder on "
-                      "this host is taken over without it; a running one is never broken)."),
-    click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
-                 help="Where run folders are [default: FLEXOPS_RUNS_DIR or runs/]."),
-    click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal]."),
-]
-
-
-def _change_options(command):
-    for option in reversed(CHANGE_OPTIONS):
-        command = option(command)
-    return command
-
-
-def _need_confirmation(yes, dry_run=False):
-    """Refuse up front (exit 2) when nobody can be asked: no terminal and no --yes."""
-    if not yes and not dry_run and not sys.stdin.isatty():
-        click.secho("error: refusing to change the account without confirmation: there is no terminal to ask on. "
-                    "Review the changes first (`flexops plan FILE` or --dry-run), then re-run with --yes.",
-                    fg="red", err=True)
-        sys.exit(2)
-
-
-def _text_table(frame):
-    """A DataFrame as left-aligned plain text (pandas right-aligns text, which is hard to scan)."""
-    cells = frame.astype(object).where(frame.notna(), "").astype(str)
-    rows = [list(cells.columns)] + cells.values.tolist()
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
-
-
-def _show_plan(the_plan):
-    click.echo(f"Target: {the_plan.target}")
-    table = the_plan.table(include_noop=False)
-    if len(table):
-        unused = [c for c in ("sid", "line") if c == "sid" or table[c].isna().all()]
-        click.echo(_text_table(table.drop(columns=unused)))
-    click.echo(f"Plan: {the_plan.summary()}" + (" (prune: true)" if the_plan.prune else ""))
-
-
-@contextlib.contextmanager
-def _account_lock(client, run_id, break_lock):
-    """The account's apply lock for this run; says so when it took over a dead holder's lock."""
-    from .lock import AccountLock, describe
-
-    with AccountLock(client.account_sid, run_id).acquire(break_lock) as held:
-        if held.took_over is not None:
-            what = "broke (--break-lock) the lock" if break_lock else "took over a stale lock"
-            click.secho(f"note: {what} held by {describe(held.took_over)}", fg="yellow", err=True)
-        yield held
-
-
-def _run_changes(command_run, client, the_plan, yes, concurrency, progress, again):
-    """Confirm, apply (the caller holds the lock), record the results in the run folder; returns the exit code.
-    `again` is the command that finishes an interrupted or partly failed run."""
-    from . import plan as plan_api
-
-    command_run.record("plan", the_plan.to_dict())
-    if not the_plan.pending:
-        click.secho("Nothing to do: the account already matches.", fg="green")
-        command_run.record("summary", {"total": 0, "ok": 0, "failed": 0, "status": "succeeded"})
-        command_run.finish("succeeded", 0)
-        return 0
-    try:
-        confirmed = yes or click.confirm(f"Apply {len(the_plan.pending)} change(s) to {the_plan.target}?")
-    except click.Abort:  # Ctrl-C / end of input at the prompt
-        confirmed = False
-    if not confirmed:
-        command_run.finish("refused", 2, {"ename": "NotConfirmed", "evalue": "the user declined"})
-        click.echo("Nothing changed.")
-        return 2
-    progress = sys.stderr.isatty() if progress is None else progress
-    result = plan_api.apply(client, the_plan, concurrency=concurrency, progress=progress, lock=False)
-    command_run.record("apply", result.to_dict())
-    command_run.record("summary", result.summary())
-    for outcome in result.failed:
-        click.secho(f"FAILED {outcome.change.action} {outcome.change.address}: {outcome.message}", fg="red",
-                    err=True)
-    summary = result.summary()
-    click.secho(f"{summary['status']}: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} not "
-                f"started ({summary['elapsed_s']} s) — run {command_run.run_id}",
-                fg="green" if result.ok else "red", err=True)
-    if not result.ok:
-        click.echo(f"Run `{again}` again to finish: it plans from what the account holds now, so only what is "
-                   "still different is changed.", err=True)
-    status = "succeeded" if result.ok else "interrupted" if result.interrupted else "failed"
-    command_run.finish(status, result.exit_code)
-    click.echo(os.fspath(command_run.folder))
-    return result.exit_code
-
-
-@main.command("plan")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@TARGET_OPTION
-@PROFILE_OPTION
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the plan as JSON here (counts, and per change: action, field-by-field diff, desired "
-                   "configuration, the resource as it is now).")
-@PRUNE_OPTION
-def plan_command(file, target, profile, out, prune):
-    """Show what `flexops apply FILE` would change. Changes nothing.
-
-    FILE is a desired-state YAML or CSV file (see examples/inventory.yaml). Every problem in it is listed at once,
-    with its line and field; Studio flow names are then resolved against the account. The plan lists each
-    Messenger address to create, update (field by field, auto_creation included) or delete (only with prune), and
-    counts the unchanged ones.
-
-    \b
-    Exit codes:
-      0    planned
-      2    bad FILE or options
-      3    target unreachable or credentials refused
+    Returns (inventory DataFrame, {format: Path}); `echo(text)` (optional) hears which target is used. The default
+    folder is reports/inventory-<UTC stamp>: a new one per report, so `--since` can point at the last one.
     """
-    from . import desired, plan as plan_api
-    from .client import connect
-
-    state = desired.load(file, prune=prune)
-    the_plan = plan_api.make_plan(connect(target, profile=profile), state)
-    _show_plan(the_plan)
-    if out:
-        click.echo(f"saved {the_plan.to_json(out)}")
-
-
-@main.command("apply")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@TARGET_OPTION
-@PROFILE_OPTION
-@click.option("--dry-run", is_flag=True, help="Show the plan and stop (no run folder, no lock).")
-@PRUNE_OPTION
-@_change_options
-def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break_lock, runs_dir, progress):
-    """Make the account's Messenger addresses match FILE (YAML or CSV), as an audited run.
-
-    Plans from what the account holds now, shows the plan and asks before changing anything (--yes to skip; with
-    no terminal, --yes is required). Changes run --concurrency at a time; throttling (429) is waited out, and a
-    create or delete whose answer was lost is looked up before any retry, so nothing is duplicated. A change that
-    fails is reported with its Twilio error code and the others go on.
-
-    One apply at a time per account (a lock naming its holder's run and age). Every change goes to the run's audit
-    trail in runs/<run id>/ (printed at the end); `flexops rollback <run id>` undoes it. Re-running after an
-    interruption (Ctrl-C, kill -9) or a failure finishes the job; re-running after success changes nothing.
-
-    \b
-    Exit codes:
-      0    all changes done, or nothing to do
-      1    some changes failed (the others were done), or the lock is held
-      2    bad FILE or options, or not confirmed
-      3    target unreachable or credentials refused
-      130  interrupted (run it again to finish)
-    """
-    from . import desired, plan as plan_api, runs as runs_api
-    from .client import connect
-
-    state = desired.load(file, prune=prune)
-    plan_api._concurrency(concurrency)
-    _need_confirmation(yes, dry_run)
-    client = connect(target, profile=profile)
-    if dry_run:
-        _show_plan(plan_api.make_plan(client, state))
-        return
-    again = f"flexops apply {file}" + ("" if prune is None else " --prune" if prune else " --no-prune")
-    with runs_api.CommandRun("apply", click.get_current_context().params, runs_dir) as command_run:
-        command_run.attach(client)
-        with _account_lock(client, command_run.run_id, break_lock):
-            the_plan = plan_api.make_plan(client, state)
-            _show_plan(the_plan)
-            code = _run_changes(command_run, client, the_plan, yes, concurrency, progress, again)
-    sys.exit(code)
+    chosen_formats, chosen_types = reports.check_formats(formats), inventory.parse_types(types)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = reports.check_output(out_dir or Path("reports") / f"inventory-{stamp}", title)
+    before = reports.load_previous(since, "since")
+    client = connect(target)
+    if echo:
+        echo(f"target: {client.flexops_target.describe()}")
+    df = inventory.collect(client, types=chosen_types, progress=progress,
+                           verify=checks.verify_inventory if verify else None)
+    written = reports.export(df, out, formats=chosen_formats, previous=before, title=title,
+                             metadata={"types": chosen_types or "all"})
+    if echo and before is not None:
+        counts = inventory.diff(before, df).counts
+        echo(f"since {(before.attrs.get('flexops') or {}).get('loaded_from', 'the previous inventory')}: "
+             + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return df, written
 
 
-@main.command("rollback")
-@click.argument("run")
-@TARGET_OPTION
-@PROFILE_OPTION
-@click.option("--force", is_flag=True,
-              help="Roll back addresses that changed since RUN too, overwriting those changes (addresses whose "
-                   "state before RUN is unknown are still skipped).")
-@_change_options
-def rollback_command(run, target, profile, force, yes, concurrency, break_lock, runs_dir, progress):
-    """Undo exactly what RUN changed, from its audit trail, as an audited run of its own.
-
-    RUN is a run id, a unique part of one, a run folder, or `latest` (a `flexops apply`, a `flexops rollback`, or a
-    runbook 40 run). Deletes what RUN created, restores the previous values of what it updated, and re-creates
-    what it deleted with its previous configuration. Shows the plan and asks first (--yes to skip).
-
-    Refuses, changing nothing and naming each address and field, when an address changed after RUN (unless
-    --force) or when the audit trail fails verification. Addresses already back as they were before RUN are left
-    alone, so an interrupted rollback is finished by running it again. A rollback is itself a run: rolling it back
-    redoes RUN.
-
-    \b
-    Exit codes:
-      0    rolled back, or nothing to undo
-      1    refused (an address changed since RUN), some changes failed, or the lock is held
-      2    unknown RUN, its audit trail fails verification, bad options, or not confirmed
-      3    target unreachable or credentials refused
-      130  interrupted (run it again to finish)
-    """
-    from . import plan as plan_api, rollback as rollback_api, run_index, runs as runs_api
-    from .client import connect
-
-    # Resolve RUN (`latest`, a fragment ...) to its folder now: the rollback's own run folder, made below, must not
-    # become the `latest` it undoes. A bad RUN is exit 2 before anything else.
-    folder = run_index.find_run(run, runs_dir)
-    run = str(folder)
-    rollback_api.load_run(run, runs_dir)
-    plan_api._concurrency(concurrency)
-    _need_confirmation(yes)
-    client = connect(target, profile=profile)
-    with runs_api.CommandRun("rollback", click.get_current_context().params, runs_dir) as command_run:
-        command_run.attach(client)
-        with _account_lock(client, command_run.run_id, break_lock):
-            try:
-                the_plan, conflicts = rollback_api.plan_rollback(client, run, force=force, runs_dir=runs_dir)
-            except rollback_api.RollbackRefused as exc:
-                command_run.record("conflicts", [c.to_dict() for c in exc.conflicts])
-                command_run.finish("refused", exc.exit_code, {"ename": "RollbackRefused", "evalue": str(exc)})
-                raise
-            for conflict in conflicts:
-                click.secho(f"forced: {conflict}", fg="yellow", err=True)
-            command_run.record("conflicts", [c.to_dict() for c in conflicts])
-            _show_plan(the_plan)
-            code = _run_changes(command_run, client, the_plan, yes, concurrency, progress,
-                                f"flexops rollback {folder.name}" + (" --force" if force else ""))
-    sys.exit(code)
+for _command in (plan_command, apply_command, rollback_command):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

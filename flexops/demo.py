@@ -6,7 +6,6 @@ changes nothing. The notebooks run for real (papermill, kernel "flexops") agains
 the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder
 (executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
 """
-import json
 import os
 import shutil
 import time
@@ -14,14 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from papermill import PapermillExecutionError
+
+from . import run_folder
+from .atomic import read_json
 from .exceptions import FlexopsError
-from .notebook import RESULTS_FILE
+from .runs import KERNEL, KERNEL_ARGS, ensure_kernel, execute_notebook
 
 DEFAULT_OUT = Path("out") / "demo"
-KERNEL = "flexops"
 DEMO_SENDER = "6283749201837465"  # a page-scoped Messenger user ID
 DEMO_TEXT = "Hi! Is my order on its way?"
-KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no "TCP without encryption" warning on a loopback-only demo
 
 
 def notebooks_dir():
@@ -36,8 +37,6 @@ def notebooks_dir():
 
 def kernel_name(preferred=KERNEL):
     """The `flexops` kernelspec of this environment (`make` registers it), else this interpreter's python3 kernel."""
-    from .runs import ensure_kernel
-
     return ensure_kernel(preferred)
 
 
@@ -61,23 +60,18 @@ def environment(**values):
 
 
 def execute(notebook, folder, parameters, kernel=None, progress_bar=False):
-    """Run one runbook with papermill into `folder` (results.json lands there too); returns its results."""
-    import papermill
-
+    """Run one runbook (runs.execute_notebook) into `folder` (results.json lands there too); returns its results."""
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     output = folder / Path(notebook).name
-    with environment(FLEXOPS_RUN_DIR=folder.resolve()):
-        try:
-            papermill.execute_notebook(os.fspath(notebook), os.fspath(output), parameters=parameters,
-                                       kernel_name=kernel or kernel_name(), progress_bar=progress_bar,
-                                       extra_arguments=KERNEL_ARGS)
-        except papermill.PapermillExecutionError as exc:
-            raise FlexopsError(f"{Path(notebook).name} failed: {exc.ename}: {exc.evalue} (see {output})") from None
-    results_path = folder / RESULTS_FILE
-    return output, json.loads(results_path.read_text()) if results_path.exists() else {}
+    try:
+        execute_notebook(notebook, output, parameters, kernel or kernel_name(), progress_bar=progress_bar,
+                         env={run_folder.RUN_DIR_ENV: os.fspath(folder.resolve())}, extra_arguments=KERNEL_ARGS)
+    except PapermillExecutionError as exc:
+        raise FlexopsError(f"{Path(notebook).name} failed: {exc.ename}: {exc.evalue} (see {output})") from None
+    return output, read_json(folder / run_folder.RESULTS, {})
 
 
 @dataclass

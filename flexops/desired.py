@@ -5,19 +5,22 @@ Why a parser of our own around PyYAML: every problem must be reported at once, e
 the raw text of every scalar: an unquoted page id such as `0123` (which YAML turns into a number and loses its
 leading zero) is caught and the message says to quote it.
 
-Field checks are MessengerAddress's own (addresses.py); Studio flow names are resolved against the account later,
+Field checks are MessengerAddress's own rules (address_spec.py, pydantic: every error of a row at once); Studio
+flow names are resolved against the account later,
 by `resolve()` (plan.py calls it), because a file can be checked without credentials.
 """
 import csv
 import io
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import yaml
 
-from .addresses import FLOW_SID, PREFIX, MessengerAddress, normalise_page_id
+from .address_spec import PREFIX, AddressRules, MessengerAddress, normalise_page_id
 from .exceptions import DesiredStateError, ValidationError
+from .studio import FlowCache
 
 FIELDS = ("page_id", "friendly_name", "integration", "studio_flow", "retry_count", "webhook_url", "webhook_method",
           "webhook_filters", "conversation_service_sid")
@@ -26,8 +29,6 @@ STUDIO_ONLY = ("studio_flow", "retry_count")
 WEBHOOK_ONLY = ("webhook_url", "webhook_method", "webhook_filters")
 TO_SPEC = {"studio_flow": "studio_flow_sid"}  # file field -> MessengerAddress parameter
 FROM_SPEC = {v: k for k, v in TO_SPEC.items()}
-# Stand-ins used to check the other fields of a row when one field is wrong or still a flow name.
-PLACEHOLDER = {"page_id": "10000", "studio_flow_sid": "FW" + "0" * 32, "webhook_url": "https://placeholder.invalid/"}
 INT_TAG = "tag:yaml.org,2002:int"
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -272,39 +273,31 @@ def _merge(defaults, values):
     return merged
 
 
+class DesiredRow(AddressRules):
+    """One row of a desired-state file, checked with MessengerAddress's rules, except that the Studio flow may be
+    named (resolved against the account later) and nothing in a file can allow an http:// webhook."""
+
+    HTTP_RULE: ClassVar[str] = "must use https://"
+
+    @classmethod
+    def check_flow(cls, flow):
+        if not isinstance(flow, str) or not flow.strip():
+            super().check_flow(flow)
+
+
 def _spec_params(values):
-    """MessengerAddress parameters and the flow as written (a name is checked with a stand-in SID for now)."""
+    """MessengerAddress parameters, and the Studio flow as written (a SID or a name)."""
     params = {TO_SPEC.get(k, k): v for k, v in values.items()}
     flow = params.get("studio_flow_sid")
-    flow = flow.strip() if isinstance(flow, str) else flow
-    if isinstance(flow, str) and flow and not FLOW_SID.fullmatch(flow):
-        params["studio_flow_sid"] = PLACEHOLDER["studio_flow_sid"]
-    return params, flow
+    return params, flow.strip() if isinstance(flow, str) else flow
 
 
-def check_params(params):
-    """Every field error of one address at once: [(parameter, message)] (MessengerAddress stops at the first).
-
-    After each error the field is replaced by a stand-in (or dropped) and the check runs again."""
-    errors, params = [], dict(params)
-    for _ in range(len(params) + 2):
-        try:
-            MessengerAddress.from_params(**params)
-            return errors
-        except ValidationError as exc:
-            if any(p == exc.parameter for p, _ in errors):
-                return errors  # a stand-in did not help; the errors found so far are the real ones
-            rule = "must use https://" if "allow_insecure_webhook" in exc.rule else exc.rule  # not a file field
-            errors.append((exc.parameter, f"{rule} (got {exc.value!r})" if exc.value is not None else rule))
-            if "only appl" in exc.rule:
-                params.pop(exc.parameter, None)
-            elif exc.parameter in PLACEHOLDER:
-                params[exc.parameter] = PLACEHOLDER[exc.parameter]
-            elif exc.parameter == "integration":
-                params["integration"] = "webhook" if params.get("webhook_url") else "studio"
-            else:
-                params.pop(exc.parameter, None)
-    return errors
+def check_params(params, known_bad=()):
+    """Every field error of one address at once: [(parameter, message)]; `known_bad` fields are already reported
+    (their values could not even be read) and are not checked again."""
+    given = {k: v for k, v in params.items() if k not in known_bad}
+    return [(exc.parameter, f"{exc.rule} (got {exc.value!r})" if exc.value is not None else exc.rule)
+            for exc in DesiredRow.problems(**given) if exc.parameter not in known_bad]
 
 
 def _build(rows, defaults, prune, name, problems):
@@ -313,14 +306,12 @@ def _build(rows, defaults, prune, name, problems):
     for number, line, values in rows:
         lines, bad = values.get("__lines__", {}), values.get("__bad__", set())
         merged = _merge(defaults, values)
-        if "page_id" in bad:  # already reported; check the other fields with a stand-in
-            merged["page_id"] = PLACEHOLDER["page_id"]
-        elif "page_id" not in merged:
+        if "page_id" not in merged and "page_id" not in bad:
             problems.append(Problem(name, line, "page_id", "missing: every address needs its Facebook Page id",
                                     number))
             continue
         params, flow = _spec_params(merged)
-        for parameter, message in check_params(params):
+        for parameter, message in check_params(params, {TO_SPEC.get(k, k) for k in bad}):
             key = FROM_SPEC.get(parameter, parameter)
             from_default = key not in values and key in defaults
             if from_default:  # reported once, at the default's line
@@ -351,8 +342,6 @@ def _build(rows, defaults, prune, name, problems):
 
 def resolve(client, state, flows=None):
     """[(Entry, MessengerAddress)] with flow names resolved to SIDs; unknown flows are reported all at once."""
-    from .studio import FlowCache
-
     flows = flows or FlowCache(client)
     resolved, problems = [], []
     for entry in state.entries:

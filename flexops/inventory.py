@@ -1,25 +1,24 @@
-"""Every address configuration of an account as one pandas DataFrame, reloadable from a report, and diffable.
+"""Every address configuration of an account as one pandas DataFrame, with a fixed schema, and diffable.
 
 `collect()` pages the raw SDK list at the API maximum (50) so a progress bar can follow, fetches each Studio
-flow once (concurrently), and optionally joins a verification status per address. `load()` reads a previous
-report back with the same columns and dtypes, so `diff()` compares like with like. The columns are a stable,
+flow once (concurrently), and optionally joins a verification status per address. `frame()` gives any records the
+same columns and dtypes (`report_io.load()` uses it to read a previous report back), so `diff()` compares like
+with like. The columns are a stable,
 documented interface: docs/reports.md describes each one (a test keeps it in step with COLUMNS and DTYPES).
 """
-import json
 import math
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import requests
 from tqdm.auto import tqdm
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 
 from . import retry
 from .exceptions import ValidationError
 from .settings import mask_sid
+from .studio import FlowCache
 
 ADDRESS_TYPES = ("sms", "whatsapp", "messenger", "gbm", "email", "rcs", "apple", "chat")
 PAGE_SIZE = 50  # the API maximum for address configurations
@@ -38,7 +37,6 @@ DTYPES = {**{c: "string" for c in STRING_COLUMNS}, **{c: "boolean" for c in BOOL
 # What diff() compares: the address configuration itself, not dates, derived flow state or who generated it.
 CONFIG_FIELDS = ("type", "friendly_name", "integration", "auto_creation_enabled", "studio_flow_sid", "retry_count",
                  "webhook_url", "webhook_method", "webhook_filters", "conversation_service_sid", "address_country")
-REPORT_FILES = ("inventory.json", "inventory.csv", "inventory.xlsx")
 
 
 # --- collect -------------------------------------------------------------------------------------------------
@@ -104,25 +102,18 @@ def _pages(client, kind, bar):
     return rows, pages
 
 
-def _flow(client, sid):
-    try:
-        flow = client.studio.v2.flows(sid).fetch()
-    except TwilioRestException as exc:
-        if exc.status == 404:
-            return sid, (None, "missing")
-        raise _failed(exc, f"fetch Studio flow {sid}") from None
-    except requests.RequestException as exc:
-        raise _failed(exc, f"fetch Studio flow {sid}") from None
-    return sid, (flow.friendly_name, flow.status)
-
-
-def studio_flows(client, sids, workers=FLOW_WORKERS):
-    """{flow sid: (friendly_name, status)}; each flow fetched once, concurrently; 404 -> (None, 'missing')."""
+def studio_flows(client, sids, workers=FLOW_WORKERS, flows=None):
+    """{flow sid: (friendly_name, status)}; each flow fetched once (a FlowCache), concurrently; 404 -> missing."""
+    flows = flows or FlowCache(client)
     unique = sorted({s for s in sids if isinstance(s, str) and s})
     if not unique:
         return {}
+
+    def one(sid):
+        flow = flows.get(sid)
+        return sid, (None, "missing") if flow is None else (flow.friendly_name, flow.status)
     with ThreadPoolExecutor(max_workers=min(workers, len(unique)), thread_name_prefix="flexops-flow") as pool:
-        return dict(pool.map(lambda sid: _flow(client, sid), unique))
+        return dict(pool.map(one, unique))
 
 
 def collect(client, types=None, progress=True, verify=None):
@@ -202,76 +193,14 @@ def frame(records):
 
 # --- load ----------------------------------------------------------------------------------------------------
 
-def _report_in(folder):
-    """The newest report under `folder` (a report folder, a run folder, or a folder of them, e.g. `reports/`).
-
-    The newest folder wins, whatever formats it holds; within it JSON (it carries metadata) before CSV and XLSX.
-    """
-    found = [p for name in REPORT_FILES for p in folder.rglob(name) if p.is_file()]
-    if not found:
-        raise ValidationError("path", f"no {', '.join(REPORT_FILES)} found in the folder", str(folder))
-    newest = max(found, key=lambda p: p.stat().st_mtime).parent
-    return min((p for p in found if p.parent == newest), key=lambda p: REPORT_FILES.index(p.name))
-
-
-def load(path):
-    """A previous inventory from a report file (CSV, JSON, XLSX) or a folder holding reports (the newest)."""
-    if path is None or not Path(path).exists():
-        raise ValidationError("path", "does not exist", None if path is None else str(path))
-    path = Path(path)
-    if path.is_dir():
-        path = _report_in(path)
-    if path.suffix.lower() not in (".json", ".csv", ".xlsx"):
-        raise ValidationError("path", "must be a .csv, .json or .xlsx report or a folder holding one", str(path))
-    try:
-        raw, meta = _read(path)
-    except ValidationError:
-        raise
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-        raise ValidationError("path", f"cannot be read as an inventory report ({type(exc).__name__})",
-                              str(path)) from None
-    if "address" not in raw.columns:
-        raise ValidationError("path", "is not an inventory report (it has no address column)", str(path))
-    df = frame(raw)
-    df.attrs["flexops"] = {**meta, "loaded_from": str(path)}
-    return df
-
-
-def _read(path):
-    """(raw DataFrame, metadata) of one report file; our spreadsheet cell protection is undone."""
-    from .reports import unprotect_cell  # reports imports this module
-
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        document = json.loads(path.read_text(encoding="utf-8"))
-        records = document.get("records") if isinstance(document, dict) else document
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ValidationError("path", "is not an inventory report (no list of records)", str(path))
-        meta = document.get("metadata", {}) if isinstance(document, dict) else {}
-        return pd.DataFrame.from_records(records, columns=None if records else list(COLUMNS)), meta
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig").map(unprotect_cell), {}
-    return _read_xlsx(path, unprotect_cell), {}
-
-
-def _read_xlsx(path, unprotect_cell):
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        sheet = book["Inventory"] if "Inventory" in book.sheetnames else book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(h) for h in next(rows, ())]
-        return pd.DataFrame([[unprotect_cell(v) for v in row] for row in rows], columns=header)
-    finally:
-        book.close()
-
-
 # --- diff ----------------------------------------------------------------------------------------------------
 
-def _plain(value):
+def plain_value(value):
+    """A DataFrame value as a plain Python value: None for any missing marker, datetimes as datetime."""
     if _missing(value):
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
     return value.item() if hasattr(value, "item") else value
 
 
@@ -279,7 +208,7 @@ def _by_address(df, fields):
     df = frame(df)
     keep = ["address", "sid", *fields]
     keep = list(dict.fromkeys(keep))
-    return {r["address"]: r for r in ({k: _plain(v) for k, v in zip(keep, row)}
+    return {r["address"]: r for r in ({k: plain_value(v) for k, v in zip(keep, row)}
                                       for row in df[keep].itertuples(index=False, name=None))}
 
 
@@ -313,13 +242,15 @@ def _brief(record):
 
 
 def diff(old, new, fields=CONFIG_FIELDS):
-    """What changed from `old` to `new` (DataFrames, or anything `load()` accepts), comparing `fields` only.
+    """What changed from `old` to `new` (inventory DataFrames), comparing `fields` only.
 
     When either side listed only some address types (`--types`), only the types both covered are compared:
     a messenger-only report is not "every SMS number removed".
     """
-    old = old if isinstance(old, pd.DataFrame) else load(old)
-    new = new if isinstance(new, pd.DataFrame) else load(new)
+    for name, side in (("old", old), ("new", new)):
+        if not isinstance(side, pd.DataFrame):
+            raise ValidationError(name, "must be an inventory DataFrame (collect(), or report_io.load() of a report)",
+                                  type(side).__name__)
     unknown = [f for f in fields if f not in COLUMNS]
     if unknown:
         raise ValidationError("fields", f"unknown column(s) {', '.join(unknown)}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .exceptions import LockHeld, ValidationError
 
+
 def lock_dir():
     """FLEXOPS_LOCK_DIR, else `~/.flexops/locks` (the same for every working folder of this user)."""
     return Path(os.environ.get("FLEXOPS_LOCK_DIR") or Path.home() / ".flexops" / "locks")
@@ -187,11 +188,3 @@ class AccountLock:
     def __exit__(self, *exc):
         self.release()
 
-
-def break_lock(account_sid, directory=None):
-    """Remove an account's lock whoever holds it; returns the removed holder (None if there was none)."""
-    lock = AccountLock(account_sid, directory=directory)
-    holder = lock.holder()
-    if holder is not None:
-        lock._remove(None)
-    return holder

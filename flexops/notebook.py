@@ -5,20 +5,20 @@ A headless run (`flexops run`) sets FLEXOPS_RUN_DIR for the kernel; `record()` m
 `record()` keeps values in memory only.
 """
 import html
-import json
-import os
+import sys
 from pathlib import Path
 
+from . import addresses, checks, run_folder
+from .charts import for_summary
 from .exceptions import CheckFailed, ConnectionFailed
 
-RESULTS_FILE = "results.json"
 FULL_TABLE_ROWS = 200  # show_checks: above this, only the rows that need work
 _results = {}
 
 
 def run_dir():
-    value = os.environ.get("FLEXOPS_RUN_DIR")
-    return Path(value) if value else None
+    """The run folder this kernel records into (FLEXOPS_RUN_DIR), or None outside `flexops run`."""
+    return run_folder.current()
 
 
 def in_notebook():
@@ -96,14 +96,8 @@ def record(key, value):
     """Record a result for this run (results.json in the run folder when there is one)."""
     _results[key] = _jsonable(value)
     folder = run_dir()
-    if folder is None:
-        return
-    path = folder / RESULTS_FILE
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[key] = _results[key]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2, default=str))
-    tmp.replace(path)
+    if folder is not None:
+        run_folder.record(folder, key, _results[key])
 
 
 def results():
@@ -119,8 +113,6 @@ def progress():
 def show_checks(results, title="Checks", limit=FULL_TABLE_ROWS):
     """The check rows (all of them up to `limit`, else only the failed and warning ones), and a table per address
     when there are several: thousands of ✓ rows would bury the few that need work."""
-    from . import checks
-
     if len({r.subject for r in results}) > 1:
         show_table(checks.subject_table(results), f"{title} by address")
     if len(results) <= limit:
@@ -192,8 +184,6 @@ def show_plan(result, title="Plan"):
 
 def address_fields(resource):
     """What is stored for an address configuration, as a flat dict (None when there is none)."""
-    from . import addresses
-
     if resource is None:
         return None
     state = addresses.state_of(resource)
@@ -215,12 +205,58 @@ def fail_on_drift(result):
         raise CheckFailed(plan_text(result))
 
 
+def plan_address(client, spec, update_existing=False, view=None):
+    """Runbook 10's plan: what `ensure` would do, changing nothing; shown on `view` (this module, or a form's
+    Panel: both have show_plan / show_table) and recorded as `plan`."""
+    view = view or sys.modules[__name__]
+    result = addresses.ensure(client, spec, update_existing=update_existing, dry_run=True)
+    view.show_plan(result, "Plan")
+    record("plan", result)
+    return result
+
+
+def create_address(client, spec, update_existing=False, view=None):
+    """Runbook 10's change, the same from the headless cell and the form's Confirm button: create or update the
+    address, fetch back what Twilio stores, verify it. Each step is shown on `view` and recorded (`result`,
+    `stored`, `checks`, `summary`) as it happens; drift (nothing changed) stops after the first.
+    Returns (result, stored fields, check rows); the last two are None after drift."""
+    view = view or sys.modules[__name__]
+    result = addresses.ensure(client, spec, update_existing=update_existing)
+    view.show_plan(result, "Changes")
+    record("result", result)
+    if result.action == "drift":
+        return result, None, None
+    stored = address_fields(addresses.find(client, spec.page_id))
+    view.show_table(fields_frame(stored), f"Stored configuration of {spec.address}")
+    record("stored", stored)
+    rows = checks.verify(client, page_ids=[spec.page_id], require_first_message=False, progress=False)
+    view.show_table(checks.table(rows), "Checks")
+    record("checks", [r.to_dict() for r in rows])
+    record("summary", checks.summary(rows))
+    return result, stored, rows
+
+
+# --- apply results (runbook 40 and its Apply button) ----------------------------------------------------------
+
+def show_apply(result):
+    """The outcome table of an apply (`plan.apply_recorded` has recorded it for the run)."""
+    show_table(result.table(), f"Results: {result.summary()['status']}")
+    return result
+
+
+def raise_for_outcome(result):
+    """End a headless run as the CLI would: interrupted -> KeyboardInterrupt (exit 130), a failed change ->
+    CheckFailed (exit 1). Call after the results are recorded."""
+    if result.interrupted:
+        raise KeyboardInterrupt(f"the apply was interrupted: {result.summary()['skipped']} change(s) not started; "
+                                "run it again to finish")
+    fail_if_failed(result.summary(), "changes")
+
+
 # --- report chart (runbook 30) -------------------------------------------------------------------------------
 
 def show_charts(summary):
     """The inventory report's charts (`charts.for_summary`), shown as images; returns how many were drawn."""
-    from .charts import for_summary
-
     pictures = [(title, png) for title, png in for_summary(summary) if png]
     if in_notebook():
         from IPython.display import Image, display

@@ -1,54 +1,17 @@
-"""Coerce and validate notebook/CLI parameters. Papermill's `-p` turns `0012` into 12 and `true` into True or a
-string depending on how it was given: every runbook funnels its parameters through here first, so a bad value
-stops the run with a ValidationError naming the parameter before any API call."""
+"""The runbooks' parameter sets (notebook and CLI): every runbook funnels its parameters through here first, so a
+bad value stops the run with a ValidationError naming the parameter before any API call. The coercions themselves
+are `coerce.py`'s; the forms in `ui` call the same functions."""
+import os
+from pathlib import Path
+
+from .address_spec import MessengerAddress
+from .checks import validate_page_ids
+from .coerce import as_bool, as_list, as_optional_str
 from .exceptions import ValidationError
+from .inventory import parse_types
+from .plan import check_concurrency
 from .settings import choose_target
-
-TRUE = {"true", "1", "yes", "y", "on"}
-FALSE = {"false", "0", "no", "n", "off", ""}
-
-
-def as_bool(name, value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
-        return value.strip().lower() in TRUE
-    raise ValidationError(name, "must be true or false", value)
-
-
-def as_optional_str(name, value):
-    if value is None:
-        return None
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        text = str(value).strip()
-        return text or None
-    raise ValidationError(name, "must be a string", value)
-
-
-def as_int(name, value, minimum=None, maximum=None):
-    """A whole number given as int, integral float (3.0) or digit string; bool is refused."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-            (isinstance(value, str) and not value.strip().lstrip("+-").isdigit()):
-        raise ValidationError(name, "must be a whole number", value)
-    number = int(value)
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValidationError(name, f"must be between {minimum} and {maximum}", value)
-    return number
-
-
-def as_list(name, value):
-    """A list given as a list, or as a comma/whitespace separated string (papermill -p friendly)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return [part for part in str(value).replace(",", " ").split() if part]
-    raise ValidationError(name, "must be a list or a comma-separated string", value)
+from .studio import FlowCache
 
 
 def connect_params(target="auto", profile=None, interactive=False):
@@ -67,8 +30,6 @@ _FLOW_PLACEHOLDER = "FW" + "0" * 32  # stands in for a blank flow while validati
 
 def _check_spec(values):
     """Validate the spec fields with MessengerAddress; a blank Studio flow is allowed (found later)."""
-    from .addresses import MessengerAddress
-
     check = dict(values)
     studio = str(values.get("integration") or "").strip().lower() == "studio"
     if studio and not as_optional_str("studio_flow_sid", values.get("studio_flow_sid")):
@@ -103,8 +64,6 @@ def create_params(target="auto", page_id=None, friendly_name="", integration="st
 
 def resolve_flow(client, studio_flow_sid=None, flows=None):
     """The flow SID to use: the one given (it must exist), else the account's only published Send-to-Flex flow."""
-    from .studio import FlowCache
-
     flows = flows or FlowCache(client)
     sid = as_optional_str("studio_flow_sid", studio_flow_sid)
     if sid:
@@ -123,8 +82,6 @@ def resolve_flow(client, studio_flow_sid=None, flows=None):
 
 def create_spec(client, params, flows=None):
     """The MessengerAddress for validated `create_params`, with the Studio flow resolved on the account."""
-    from .addresses import MessengerAddress
-
     values = {k: params.get(k) for k in SPEC_FIELDS}
     if str(values["integration"]).lower() == "studio":
         values["studio_flow_sid"] = resolve_flow(client, values["studio_flow_sid"], flows)
@@ -133,8 +90,6 @@ def create_spec(client, params, flows=None):
 
 def verify_params(target="auto", page_ids="", require_first_message=True, interactive=False):
     """Runbook 20: page_ids as a list or comma-separated string; empty means every Messenger address."""
-    from .checks import validate_page_ids
-
     return {"target": choose_target(target), "page_ids": validate_page_ids(as_list("page_ids", page_ids)),
             "require_first_message": as_bool("require_first_message", require_first_message),
             "interactive": as_bool("interactive", interactive)}
@@ -142,11 +97,6 @@ def verify_params(target="auto", page_ids="", require_first_message=True, intera
 
 def report_params(target="auto", types="", out_dir="", since="", default_out="out/reports"):
     """Runbook 30: `out_dir` blank = the run folder when there is one (FLEXOPS_RUN_DIR), else `default_out`."""
-    import os
-    from pathlib import Path
-
-    from .inventory import parse_types
-
     chosen = parse_types(as_list("types", types) or None)
     folder = as_optional_str("out_dir", out_dir) or os.environ.get("FLEXOPS_RUN_DIR") or default_out
     if Path(folder).exists() and not Path(folder).is_dir():
@@ -156,3 +106,21 @@ def report_params(target="auto", types="", out_dir="", since="", default_out="ou
         raise ValidationError("since", "no previous report at this path (a report file or folder)", previous)
     return {"target": choose_target(target), "types": chosen, "out_dir": str(Path(folder).resolve()),
             "since": str(Path(previous).resolve()) if previous else None}
+
+
+def apply_params(target="auto", inventory="", prune=None, confirm=False, concurrency=8, dry_run=False,
+                 interactive=False):
+    """Check runbook 40's parameters before any call. `inventory` is looked up from the working folder, then
+    from its parent (JupyterLab starts kernels in notebooks/, `flexops run` in the project folder)."""
+    path = as_optional_str("inventory", inventory)
+    if not path:
+        raise ValidationError("inventory", "the desired-state file (YAML or CSV) is required")
+    found = next((p for p in (Path(path), Path("..") / path) if p.is_file()), None)
+    if found is None:
+        raise ValidationError("inventory", "file not found (looked in the working folder and its parent)", path)
+    if isinstance(prune, str) and prune.strip().lower() in ("", "none", "null"):
+        prune = None
+    return {"target": choose_target(target), "inventory": str(found.resolve()),
+            "prune": None if prune is None else as_bool("prune", prune), "confirm": as_bool("confirm", confirm),
+            "concurrency": check_concurrency(concurrency), "dry_run": as_bool("dry_run", dry_run),
+            "interactive": as_bool("interactive", interactive)}

@@ -6,21 +6,21 @@ no-op. Each change is safe on its own (addresses.create/update/delete reconcile 
 outcome, so nothing is duplicated), and a change that meets an account that moved since planning (a create that
 finds the address, an update that finds it gone) converges to the desired state instead of failing.
 
-One apply at a time per account (lock.py). A CLI apply or rollback is an audited run like a notebook run:
-`command_run()` makes the same kind of run folder (manifest.json + audit.jsonl + results.json).
+One apply at a time per account (lock.py). `apply_recorded()` is an apply as a step of an audited run (a CLI apply
+or rollback in run_folder.CommandRun, or runbook 40 inside `flexops run`): the outcomes go to results.json.
 """
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from . import addresses, audit, retry
-from .addresses import MessengerAddress
+from .address_spec import MessengerAddress
+from .atomic import write_json
+from .coerce import as_int, plain
 from .desired import DesiredState, load, resolve
-from .exceptions import FlexopsError, TwilioCallFailed, ValidationError
+from .exceptions import FlexopsError, TwilioCallFailed
 from .lock import AccountLock
 from .settings import mask_sid
 
@@ -40,10 +40,6 @@ def resource_json(resource):
             "auto_creation": resource.auto_creation, "date_created": stamp(resource.date_created),
             "date_updated": stamp(resource.date_updated), "url": resource.url,
             "address_country": resource.address_country}
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass
@@ -67,16 +63,16 @@ class Change:
 
     def describe(self):
         if self.action == "create":
-            return ", ".join(f"{k}={_plain(v)!r}" for k, v in self.spec.desired_state().items()
+            return ", ".join(f"{k}={plain(v)!r}" for k, v in self.spec.desired_state().items()
                              if v not in (None, ()))
         if self.action == "update":
-            return "; ".join(f"{k}: {_plain(c)!r} → {_plain(d)!r}" for k, (c, d) in self.diff.items())
+            return "; ".join(f"{k}: {plain(c)!r} → {plain(d)!r}" for k, (c, d) in self.diff.items())
         return self.note
 
     def to_dict(self):
         return {"action": self.action, "address": self.address, "sid": self.sid, "line": self.line,
                 "friendly_name": self.friendly_name, "note": self.note or None,
-                "diff": {k: {"current": _plain(c), "desired": _plain(d)} for k, (c, d) in self.diff.items()},
+                "diff": {k: {"current": plain(c), "desired": plain(d)} for k, (c, d) in self.diff.items()},
                 "desired": self.spec.to_dict() if self.spec is not None else None, "before": self.before}
 
 
@@ -116,10 +112,8 @@ class Plan:
                 "changes": [c.to_dict() for c in self.changes]}
 
     def to_json(self, path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        return path
+        """Save the plan as JSON (atomically: a reader never sees half a plan)."""
+        return write_json(path, self.to_dict())
 
 
 def make_plan(client, desired, prune=None):
@@ -275,7 +269,7 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
     run). `lock`: take the account's apply lock (False when the caller holds it). Ctrl-C stops starting new changes,
     lets the running ones finish, and returns a result marked interrupted (re-running the apply completes it).
     """
-    concurrency = _concurrency(concurrency)
+    concurrency = check_concurrency(concurrency)
     _attach_audit(client, audit)
     retry.watch(client)
     pending = plan.pending
@@ -288,9 +282,8 @@ def apply(client, plan, concurrency=8, progress=True, audit=None, lock=True, bre
             held.release()
 
 
-def _concurrency(value):
-    from .params import as_int
-
+def check_concurrency(value):
+    """How many changes may be in flight at once: a whole number from 1 to MAX_CONCURRENCY."""
     return as_int("concurrency", value, 1, MAX_CONCURRENCY)
 
 
@@ -326,76 +319,12 @@ def _execute(client, pending, concurrency, progress):
     return ApplyResult(ordered, interrupted, time.monotonic() - started)
 
 
-# --- runbook 40: parameters and the confirm button ----------------------------------------------------------
-
-def apply_params(target="auto", inventory="", prune=None, confirm=False, concurrency=8, dry_run=False,
-                 interactive=False):
-    """Check runbook 40's parameters before any call. `inventory` is looked up from the working folder, then
-    from its parent (JupyterLab starts kernels in notebooks/, `flexops run` in the project folder)."""
-    from .params import as_bool, as_optional_str
-    from .settings import choose_target
-
-    path = as_optional_str("inventory", inventory)
-    if not path:
-        raise ValidationError("inventory", "the desired-state file (YAML or CSV) is required")
-    found = next((p for p in (Path(path), Path("..") / path) if p.is_file()), None)
-    if found is None:
-        raise ValidationError("inventory", "file not found (looked in the working folder and its parent)", path)
-    if isinstance(prune, str) and prune.strip().lower() in ("", "none", "null"):
-        prune = None
-    return {"target": choose_target(target), "inventory": str(found.resolve()),
-            "prune": None if prune is None else as_bool("prune", prune), "confirm": as_bool("confirm", confirm),
-            "concurrency": _concurrency(concurrency), "dry_run": as_bool("dry_run", dry_run),
-            "interactive": as_bool("interactive", interactive)}
-
-
-def record_result(result):
-    """Show the outcome table and record it for the run (results.json: `apply`, `summary`)."""
-    from . import notebook
-
-    notebook.show_table(result.table(), f"Results: {result.summary()['status']}")
-    notebook.record("apply", result.to_dict())
-    notebook.record("summary", result.summary())
+def apply_recorded(client, plan, record, concurrency=8, progress=True, lock=True, break_lock=False):
+    """apply() as a step of an audited run: each change's outcome and the summary go to `record(key, value)`
+    (results.json `apply` and `summary`) as soon as the apply ends, so an interrupted or partly failed run keeps
+    what it did and rollback can read it. `flexops apply`, `flexops rollback` and runbook 40 (its headless cell and
+    its Apply button) all apply through here."""
+    result = apply(client, plan, concurrency=concurrency, progress=progress, lock=lock, break_lock=break_lock)
+    record("apply", result.to_dict())
+    record("summary", result.summary())
     return result
-
-
-def raise_for_outcome(result):
-    """End a headless run as the CLI would: interrupted -> KeyboardInterrupt (exit 130), a failed change ->
-    CheckFailed (exit 1). Call after record_result, so the results are saved first."""
-    from . import notebook
-
-    if result.interrupted:
-        raise KeyboardInterrupt(f"the apply was interrupted: {result.summary()['skipped']} change(s) not started; "
-                                "run it again to finish")
-    notebook.fail_if_failed(result.summary(), "changes")
-
-
-def confirm_panel(client, plan, **apply_kwargs):
-    """An Apply button under the plan: nothing changes until it is clicked; returns the widget (`.click()`s in
-    tests). The click runs exactly `apply()` + `record_result()`, as the headless path does."""
-    import ipywidgets as w
-
-    from . import notebook
-
-    count = len(plan.pending)
-    button = w.Button(description=f"Apply {count} change(s)", button_style="danger", disabled=not count,
-                      tooltip=plan.target)
-    button.add_class("flexops-apply")
-    output = w.Output()
-    button.result = None
-
-    def on_click(_):
-        button.disabled = True
-        with output:
-            button.result = record_result(apply(client, plan, progress=False, **apply_kwargs))
-
-    button.on_click(on_click)
-    panel = w.VBox([w.HTML(f"<b>{plan.summary()}</b> on {plan.target}"), button, output])
-    if notebook.in_notebook():
-        from IPython.display import display
-        display(panel)
-    return button
-
-
-# --- command runs (CLI apply / rollback): a run folder like `flexops run` makes -----------------------------
-

@@ -73,19 +73,17 @@ def _retry_after(headers):
         return None  # an HTTP date: rare from Twilio; fall back to backoff
 
 
-def _headers_for(status, http_client):
+def _headers_for(status):
     response = getattr(_last, "response", None)
-    if response is None and http_client is not None:
-        response = getattr(http_client, "_test_only_last_response", None)
     if response is not None and getattr(response, "status_code", None) == status:
         return getattr(response, "headers", None)
     return None
 
 
-def classify(exc, http_client=None):
+def classify(exc):
     """A Failure for an exception the SDK or requests raised, or None when it is not a Twilio/network error."""
     if isinstance(exc, TwilioRestException):
-        return Failure(exc.status, exc.code, str(exc.msg), _retry_after(_headers_for(exc.status, http_client)),
+        return Failure(exc.status, exc.code, str(exc.msg), _retry_after(_headers_for(exc.status)),
                        ambiguous=exc.status >= 500)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return Failure(None, None, f"{type(exc).__name__} (no answer from Twilio)", ambiguous=True)
@@ -99,6 +97,18 @@ def classify(exc, http_client=None):
         return Failure(status, body.get("code", status), body.get("message", exc.args[0]),
                        _retry_after(response.headers), ambiguous=status >= 500)
     return None
+
+
+def none_if_missing(fn, missing=None):
+    """`fn` wrapped so that Twilio's 404 answer returns `missing` (None: "no such resource") instead of raising."""
+    def fetch():
+        try:
+            return fn()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return missing
+            raise
+    return fetch
 
 
 def backoff(attempt):
@@ -126,7 +136,6 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
     """Run `fn()` with the retry rules above; returns fn()'s (or reconcile()'s) result."""
     if client is not None:
         watch(client)
-    http_client = getattr(client, "http_client", None)
     started = time.monotonic()
     ambiguous_before = False
     for attempt in range(attempts):
@@ -134,7 +143,7 @@ def call(fn, *, reconcile=None, deadline=60, what="", attempts=8, client=None):
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - classify() decides; anything else is re-raised as is
-            failure = classify(exc, http_client)
+            failure = classify(exc)
             if failure is None:
                 raise
         if _last.method in SAFE_METHODS:  # already retried by the HTTP client when it could be

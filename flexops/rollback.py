@@ -14,11 +14,13 @@ Why refuse by default: if someone changed an address after the run, putting back
 undo their work. Every such address is listed (what changed, field by field) and nothing is done unless `force`.
 The rollback itself runs through plan.apply, so it is concurrent, resumable, locked, and audited like any apply.
 """
-import json
 from dataclasses import dataclass, field
 
-from . import addresses, audit
-from .addresses import MessengerAddress, state_of
+from . import addresses, audit, run_folder
+from .address_spec import MessengerAddress
+from .addresses import state_of
+from .atomic import read_json
+from .coerce import plain
 from .exceptions import RollbackRefused, ValidationError
 from .plan import Change, Plan, apply, resource_json
 from .settings import mask_sid
@@ -35,16 +37,12 @@ class Conflict:
     restorable: bool = True  # False: skipped even with force
 
     def __str__(self):
-        detail = "; ".join(f"{k}: {_show(a)} after the run, now {_show(b)}" for k, (a, b) in self.fields.items())
+        detail = "; ".join(f"{k}: {plain(a)} after the run, now {plain(b)}" for k, (a, b) in self.fields.items())
         return f"{self.address}: {self.reason}" + (f" ({detail})" if detail else "")
 
     def to_dict(self):
         return {"address": self.address, "reason": self.reason, "restorable": self.restorable,
-                "fields": {k: {"after_run": _show(a), "now": _show(b)} for k, (a, b) in self.fields.items()}}
-
-
-def _show(value):
-    return list(value) if isinstance(value, tuple) else value
+                "fields": {k: {"after_run": plain(a), "now": plain(b)} for k, (a, b) in self.fields.items()}}
 
 
 @dataclass
@@ -183,18 +181,12 @@ def _changed(expected, current, compare_sid=True):
 
 def load_run(run, runs_dir=None):
     """(run id, audit records, results) of a run folder given by path, id, id fragment or `latest`."""
-    from . import run_index
-
-    folder = run_index.find_run(run, runs_dir)
-    ok, line, message = run_index.verify_run(folder)  # the chain, and that it ends where the manifest pinned it
+    folder = run_folder.find_run(run, runs_dir)
+    ok, line, message = run_folder.verify_run(folder)  # the chain, and that it ends where the manifest pinned it
     if not ok:
         raise ValidationError("run", f"its audit trail fails verification ({message}); it cannot be trusted to "
                                      "roll back from", str(folder))
-    try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        results = {}
-    return folder.name, audit.read(folder / audit.AUDIT_FILE), results
+    return folder.name, audit.read(folder / run_folder.AUDIT), read_json(folder / run_folder.RESULTS, {})
 
 
 def plan_rollback(client, run, force=False, runs_dir=None):

@@ -1,6 +1,5 @@
-"""The runs directory as an index: find a run, list runs, describe one, verify its audit trail against its manifest.
-
-`runs.py` writes run folders; this module only reads them (`flexops runs list|show|verify`, rollback).
+"""The runs directory as an index for people: a run's status (aborted when its process died), its row in
+`flexops runs list`, and `flexops runs show`'s description. Finding and verifying runs is run_folder's.
 """
 import json
 import os
@@ -8,48 +7,18 @@ import socket
 from pathlib import Path
 
 from . import audit
-from .exceptions import ValidationError
-from .notebook import RESULTS_FILE
-from .runs import MANIFEST, PARAMETERS, read_json, runs_root
-
-
-def list_runs(runs_dir=None):
-    """Every run folder under the runs directory, oldest first: (folder, manifest)."""
-    root = runs_root(runs_dir)
-    found = []
-    for folder in root.iterdir() if root.is_dir() else []:
-        manifest = read_json(folder / MANIFEST, None)
-        if isinstance(manifest, dict):
-            found.append((folder, manifest))
-    return sorted(found, key=lambda item: (item[1].get("started_at") or "", item[0].name))
-
-
-def find_run(run, runs_dir=None):
-    """A run folder by path, id, unique id fragment, or `latest`."""
-    if Path(run, MANIFEST).is_file():
-        return Path(run)
-    runs = list_runs(runs_dir)
-    if run in ("latest", "last") and runs:
-        return runs[-1][0]
-    matches = [folder for folder, _ in runs if folder.name == run] or \
-              [folder for folder, _ in runs if run in folder.name]
-    if len(matches) != 1:
-        problem = "no run matches" if not matches else f"{len(matches)} runs match; give more of the id"
-        raise ValidationError("run", f"{problem} in {runs_root(runs_dir)}", run)
-    return matches[0]
+from .lock import pid_alive
+from .atomic import read_json
+from .run_folder import MANIFEST, PARAMETERS, RESULTS
 
 
 def status_of(manifest):
     """The manifest's status, except that a run still `running` whose process is gone (killed, or the machine went
     down) is `aborted`: its folder keeps what was written until then, every audit line included."""
     status, pid = manifest.get("status"), manifest.get("pid")
-    if status == "running" and isinstance(pid, int) and manifest.get("host") == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "aborted"
-        except OSError:  # someone else's live process
-            pass
+    if status == "running" and isinstance(pid, int) and manifest.get("host") == socket.gethostname() \
+            and not pid_alive(pid):
+        return "aborted"
     return status
 
 
@@ -76,7 +45,7 @@ def describe(folder, max_changes=50):
     """`flexops runs show`: one run as `label: value` lines — what ran, against what, how it ended, what changed."""
     folder = Path(folder)
     m = read_json(folder / MANIFEST, {}) or {}
-    results = read_json(folder / RESULTS_FILE, {}) or {}
+    results = read_json(folder / RESULTS, {}) or {}
     nb, target, error = m.get("notebook") or {}, m.get("target") or {}, m.get("error") or {}
     git = f", git {nb['git_commit'][:10]}{' (modified)' if nb.get('git_modified') else ''}" \
         if nb.get("git_commit") else ""
@@ -117,20 +86,3 @@ def describe(folder, max_changes=50):
     lines.append(("files", ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))))
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label + ':' if label else '':<{width + 1}} {value}" for label, value in lines)
-
-
-def verify_run(run, runs_dir=None):
-    """Check a run's audit chain and that it still ends where the manifest pinned it: (ok, bad line, message)."""
-    folder = find_run(run, runs_dir)
-    ok, line, message = audit.verify(folder / audit.AUDIT_FILE)
-    if not ok:
-        return ok, line, message
-    pinned = (read_json(folder / MANIFEST, {}) or {}).get("audit") or {}
-    now = audit.summary(folder / audit.AUDIT_FILE)
-    if pinned and pinned.get("lines") != now["lines"]:
-        return False, min(now["lines"], pinned["lines"] or 0) + 1, \
-            f"audit.jsonl has {now['lines']} line(s) but the manifest recorded {pinned['lines']} (lines added or " \
-            "removed after the run)"
-    if pinned and pinned.get("head") != now["head"]:
-        return False, now["lines"], f"line {now['lines']}: differs from the last line the manifest recorded"
-    return True, None, message

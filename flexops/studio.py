@@ -10,8 +10,6 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from twilio.base.exceptions import TwilioRestException
-
 from . import retry
 from .exceptions import ValidationError
 
@@ -130,17 +128,9 @@ class FlowCache:
         """The FlowInstance (definition included), or None when the account has no such flow."""
         with self._sid_lock(sid):
             if sid not in self._flows:
-                self._flows[sid] = retry.call(lambda: self._fetch(sid), what=f"fetch Studio flow {sid}",
-                                              client=self.client)
+                fetch = retry.none_if_missing(lambda: self.client.studio.v2.flows(sid).fetch())
+                self._flows[sid] = retry.call(fetch, what=f"fetch Studio flow {sid}", client=self.client)
             return self._flows[sid]
-
-    def _fetch(self, sid):
-        try:
-            return self.client.studio.v2.flows(sid).fetch()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     def analyse(self, sid):
         """A FlowAnalysis for `sid` (cached)."""

@@ -1,7 +1,40 @@
-"""Shared fixtures: a fresh, seeded sandbox served over loopback, and real SDK clients pointed at it."""
+"""Shared fixtures: a fresh, seeded sandbox served over loopback, and real SDK clients pointed at it; and the
+`slow` marker behind `make test-fast`.
+
+A test is slow when it starts a kernel, a browser or any other process (or checks traffic against all of Twilio's
+OpenAPI: `contract`). Slow tests are marked automatically: by their `notebook` / `browser` / `contract` marker or by
+using a fixture that starts one (SLOW_FIXTURES); a test that starts a process itself says `@pytest.mark.slow`.
+So that a slow test nobody marked cannot hide in the fast loop, `make test-fast` (FLEXOPS_TEST_FAST=1) makes every process start fail
+the test, saying how to mark it.
+"""
 import os
+import subprocess
 
 import pytest
+
+SLOW_MARKERS = ("notebook", "browser", "contract", "slow")  # contract: loads and checks all of Twilio's OpenAPI
+SLOW_FIXTURES = {"run", "chromium", "jupyter_lab", "browser"}  # the notebook tests' papermill runner; browser
+FAST = os.environ.get("FLEXOPS_TEST_FAST") == "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts a kernel, a browser or a process (left out by make test-fast)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SLOW_MARKERS) or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=FAST)
+def no_process_in_fast_tests(monkeypatch, request):
+    """Under `make test-fast`: starting a process fails the test, saying how to mark it."""
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} starts a process ({args[0] if args else kwargs.get('args')!r}): mark it "
+                    "@pytest.mark.slow (or use a fixture in SLOW_FIXTURES) so `make test-fast` leaves it out",
+                    pytrace=False)
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 from flexops.client import connect, sandbox_target
 from flexops.sandbox.control import SandboxControl

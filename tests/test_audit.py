@@ -8,7 +8,7 @@ import time
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from flexops import audit, connect
+from flexops import audit, connect, seen_state
 from flexops.client import sandbox_target
 
 PAGE = "104738392011234"
@@ -128,7 +128,7 @@ def test_reads_write_nothing_and_secrets_stay_out(sandbox, run_dir):
     sent, answered = (json.loads(line) for line in text.splitlines())
     assert sent["parameters"]["CommitMessage"] == answered["parameters"]["CommitMessage"] == audit.REDACTED
     assert all(token not in json.dumps(state) for _, state in audit.seen._items.values()
-               if state is not audit.StateCache.ABSENT)
+               if state is not seen_state.StateCache.ABSENT)
 
 
 def test_failed_attempts_are_recorded(sandbox, run_dir):

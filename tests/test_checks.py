@@ -1,7 +1,7 @@
 """Preflight and verification checks, and the sandbox's inbound Messenger simulation they rely on."""
 import pytest
 
-from flexops import addresses, checks
+from flexops import addresses, checks, evidence
 from flexops.addresses import MessengerAddress
 from flexops.client import connect
 from flexops.exceptions import CheckFailed, ValidationError
@@ -300,7 +300,7 @@ def test_the_evidence_scan_is_bounded_and_says_so(sandbox, client):
         add_studio(client, sandbox, page=page)
     sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
     sandbox.control.simulate_inbound(PAGE, "8812345678901234", "hi")
-    found, notes = checks.first_messages(client, ["messenger:" + PAGE, "messenger:" + OTHER], max_conversations=1)
+    found, notes = evidence.first_messages(client, ["messenger:" + PAGE, "messenger:" + OTHER], max_conversations=1)
     assert list(found) == ["messenger:" + PAGE]
     assert notes == ["stopped after the 1 most recent conversations"]
     rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 import requests
 from click.testing import CliRunner
 
@@ -29,6 +30,7 @@ def serve(db, *args):
     return proc, url, token
 
 
+@pytest.mark.slow  # starts a process
 def test_serve_prints_url_token_and_credentials_and_serves_the_sdk(tmp_path, monkeypatch):
     db = tmp_path / "served.db"
     proc, url, token = serve(db)

@@ -162,6 +162,7 @@ def installed_units(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+@pytest.mark.slow  # starts a process
 def test_systemd_analyze_accepts_the_units(tmp_path):
     folder = installed_units(tmp_path)
     units = [os.fspath(p) for p in sorted(folder.iterdir())]

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from flexops import inventory
+from flexops import inventory, report_io
 from flexops.exceptions import TwilioCallFailed, ValidationError
 from flexops.settings import mask_sid
 
@@ -139,22 +139,22 @@ def test_load_round_trips_every_format(tmp_path, mixed):
     df = inventory.collect(mixed, progress=False)
     written = reports.export(df, tmp_path / "run" / "report", formats=("csv", "json", "xlsx"))
     for fmt, path in written.items():
-        back = inventory.load(path)
+        back = report_io.load(path)
         assert {c: str(t) for c, t in back.dtypes.items()} == inventory.DTYPES, fmt
         pd.testing.assert_frame_equal(back, df, check_dtype=True, obj=fmt)
-    from_folder = inventory.load(tmp_path / "run")  # a run folder: the report is found inside
+    from_folder = report_io.load(tmp_path / "run")  # a run folder: the report is found inside
     assert from_folder.attrs["flexops"]["loaded_from"].endswith("inventory.json")
 
 
 def test_load_refuses_bad_paths(tmp_path):
     with pytest.raises(ValidationError, match="path: does not exist"):
-        inventory.load(tmp_path / "nope.csv")
+        report_io.load(tmp_path / "nope.csv")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValidationError, match="no inventory.json"):
-        inventory.load(tmp_path / "empty")
+        report_io.load(tmp_path / "empty")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValidationError, match="must be a .csv"):
-        inventory.load(tmp_path / "notes.txt")
+        report_io.load(tmp_path / "notes.txt")
 
 
 # --- diff ----------------------------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_diff_against_empty(mixed):
 def test_load_refuses_files_that_are_not_reports(tmp_path, name, content):
     (tmp_path / name).write_text(content)
     with pytest.raises(ValidationError) as err:
-        inventory.load(tmp_path / name)
+        report_io.load(tmp_path / name)
     assert err.value.parameter == "path"
 
 
@@ -224,9 +224,9 @@ def test_load_from_a_folder_of_reports_takes_the_newest(tmp_path, mixed):
     newer = reports.export(df.iloc[:1], tmp_path / "reports" / "new", formats="csv")  # no JSON in the newest
     for path in older.values():
         os.utime(path, (1_000_000_000, 1_000_000_000))
-    back = inventory.load(tmp_path / "reports")
+    back = report_io.load(tmp_path / "reports")
     assert back.attrs["flexops"]["loaded_from"] == str(newer["csv"]) and len(back) == 1
-    assert inventory.load(tmp_path / "reports" / "old").attrs["flexops"]["loaded_from"].endswith("inventory.json")
+    assert report_io.load(tmp_path / "reports" / "old").attrs["flexops"]["loaded_from"].endswith("inventory.json")
 
 
 def test_diff_compares_only_the_types_both_inventories_listed(tmp_path, mixed):
@@ -241,10 +241,10 @@ def test_diff_compares_only_the_types_both_inventories_listed(tmp_path, mixed):
     assert inventory.diff(everything, everything).types is None
     # a report file keeps the scope in its JSON metadata; a CSV has none, so only the other side's scope applies
     files = reports.export(messenger, tmp_path, formats="json,csv")
-    assert inventory.diff(files["json"], everything).counts["added"] == 0
-    assert inventory.diff(files["csv"], everything).counts["added"] == 1  # the SMS address looks new
-    assert inventory.diff(everything, inventory.load(files["csv"])).counts["removed"] == 1
-    assert inventory.diff(inventory.load(files["csv"]), messenger).types == ["messenger"]
+    assert inventory.diff(report_io.load(files["json"]), everything).counts["added"] == 0
+    assert inventory.diff(report_io.load(files["csv"]), everything).counts["added"] == 1  # the SMS address looks new
+    assert inventory.diff(everything, report_io.load(files["csv"])).counts["removed"] == 1
+    assert inventory.diff(report_io.load(files["csv"]), messenger).types == ["messenger"]
 
 
 def test_docs_describe_every_column_and_dtype():

@@ -11,9 +11,8 @@ import nbformat
 import papermill
 import pytest
 
-from flexops import addresses, params, studio
+from flexops import addresses, params, runs, studio
 from flexops.addresses import MessengerAddress
-from flexops.demo import KERNEL_ARGS, kernel_name
 from flexops.exceptions import ValidationError
 from flexops.sandbox import seed
 
@@ -53,9 +52,8 @@ def run(tmp_path, monkeypatch):
         output = folder / "output.ipynb"
         error = None
         try:
-            papermill.execute_notebook(str(NOTEBOOKS / notebook), str(output), parameters=parameters,
-                                       kernel_name=kernel_name(), progress_bar=False, extra_arguments=KERNEL_ARGS,
-                                       cwd=str(tmp_path))
+            runs.execute_notebook(NOTEBOOKS / notebook, output, parameters, extra_arguments=runs.KERNEL_ARGS,
+                                  cwd=tmp_path)
         except papermill.PapermillExecutionError as exc:
             error = exc
         results = folder / "results.json"
@@ -104,6 +102,7 @@ def test_committed_notebook_is_clean_and_documented(name):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
+@pytest.mark.slow  # starts a process
 def test_notebooks_are_what_the_generator_makes():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
                           capture_output=True, text=True)

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flexops import audit, plan, retry, run_index, runs
+from flexops import audit, notebook, plan, retry, run_folder, runs, ui
 from flexops.cli import main
 from flexops.exceptions import LockHeld, ValidationError
-from flexops.lock import AccountLock, break_lock
+from flexops.lock import AccountLock
+from flexops.params import apply_params
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inventory.yaml"
@@ -235,6 +236,7 @@ def dead_pid():
 
 
 @pytest.mark.parametrize("holder", ["dead", "reused"])
+@pytest.mark.slow  # starts a process
 def test_stale_lock_of_a_dead_process_is_taken_over(sandbox, client, workdir, holder):
     # reused: the pid runs again, but as another process (its start time differs from the recorded one)
     pid = {"dead": dead_pid, "reused": os.getpid}[holder]()
@@ -253,10 +255,13 @@ def test_lock_from_another_host_needs_break_lock(sandbox, client, workdir):
     broken = cli("apply", path, "--yes", "--no-progress", "--break-lock")
     assert broken.exit_code == 0, broken.output
     write_lock(workdir, client.account_sid, host="elsewhere.example")
-    assert break_lock(client.account_sid)["host"] == "elsewhere.example"
-    assert break_lock(client.account_sid) is None
+    breaker = AccountLock(client.account_sid).acquire(break_lock=True)
+    assert breaker.took_over["host"] == "elsewhere.example"
+    breaker.release()
+    assert AccountLock(client.account_sid).holder() is None
 
 
+@pytest.mark.slow  # starts a process
 def test_break_lock_never_breaks_a_holder_still_running_here(sandbox, client, workdir):
     import psutil
 
@@ -322,7 +327,7 @@ def test_cli_apply_is_an_audited_run(sandbox, workdir):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["target"]["kind"] == "sandbox"
     assert (manifest["audit"]["lines"], manifest["audit"]["changes"]) == (6, 3)  # a sent + an answered line each
-    ok, _, _ = run_index.verify_run(folder.name)
+    ok, _, _ = run_folder.verify_run(folder.name)
     assert ok
     lines = audit.calls(folder / "audit.jsonl")
     assert [(r["method"], r["status"]) for r in lines] == [("POST", 201)] * 3
@@ -351,6 +356,7 @@ def kill_9_during_apply(sandbox, workdir, path, after):
     return len(stored(sandbox))
 
 
+@pytest.mark.slow  # starts a process
 def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
     path = inventory(workdir, pages(200))
     done_before = kill_9_during_apply(sandbox, workdir, path, after=40)
@@ -366,6 +372,7 @@ def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
             json.loads(line)  # every line of the killed run too
 
 
+@pytest.mark.slow  # starts a process
 def test_ctrl_c_lets_running_changes_finish_and_records_an_interrupted_run(sandbox, client, workdir):
     path = inventory(workdir, pages(200))
     sandbox.control.set_latency(200)
@@ -414,16 +421,16 @@ def test_a_headless_runbook_ends_interrupted_or_failed_like_the_cli():
     from flexops.exceptions import CheckFailed
 
     change = plan.Change("create", "messenger:11111")
-    plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "ok")]))  # nothing to raise
+    notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "ok")]))  # nothing to raise
     with pytest.raises(KeyboardInterrupt, match="1 change\\(s\\) not started"):
-        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "skipped")], interrupted=True))
+        notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "skipped")], interrupted=True))
     with pytest.raises(CheckFailed, match="1 of 1 changes failed"):
-        plan.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "failed", code=21999)]))
+        notebook.raise_for_outcome(plan.ApplyResult([plan.Outcome(change, "failed", code=21999)]))
 
 
 def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):
     the_plan = plan.make_plan(client, inventory(workdir, ["11111"]))
-    button = plan.confirm_panel(client, the_plan)
+    button = ui.confirm_panel(client, the_plan)
     assert stored(sandbox) == {}  # nothing before the click
     button.click()
     assert button.result.ok and set(stored(sandbox)) == {"messenger:11111"}
@@ -432,9 +439,9 @@ def test_interactive_apply_button_runs_the_same_apply(sandbox, client, workdir):
 
 def test_apply_params_validate_before_any_call(workdir):
     path = inventory(workdir, ["11111"])
-    params = plan.apply_params(inventory=path.name, prune="none", confirm="true", concurrency="4")
+    params = apply_params(inventory=path.name, prune="none", confirm="true", concurrency="4")
     assert params["inventory"] == os.fspath(path) and params["prune"] is None and params["concurrency"] == 4
     with pytest.raises(ValidationError, match="^inventory: file not found"):
-        plan.apply_params(inventory="nope.yaml")
+        apply_params(inventory="nope.yaml")
     with pytest.raises(ValidationError, match="^concurrency"):
-        plan.apply_params(inventory=path.name, concurrency=99)
+        apply_params(inventory=path.name, concurrency=99)

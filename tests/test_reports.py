@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from flexops import inventory, reports
+from flexops import cli, inventory, report_io, reports
 from flexops.exceptions import ValidationError
 
 INJECTIONS = ['=HYPERLINK("http://x","y")', "+cmd", "-1+2", "@SUM(1)", "\tTAB", "\rCR", "'=already quoted"]
@@ -159,7 +159,7 @@ def test_empty_account_report(tmp_path, sandbox):
     assert json.loads(written["json"].read_text())["records"] == []
     soup = BeautifulSoup(written["html"].read_text(encoding="utf-8"), "html.parser")
     assert "No address configurations in this account." in soup.get_text()
-    assert inventory.load(written["csv"]).empty and inventory.load(written["xlsx"]).empty
+    assert report_io.load(written["csv"]).empty and report_io.load(written["xlsx"]).empty
 
 
 def test_report_of_120_addresses_uses_three_list_pages(tmp_path, sandbox, client):
@@ -195,8 +195,8 @@ def test_export_validates_before_writing(tmp_path, df):
 
 def test_cell_protection_is_reversible():
     for text in INJECTIONS + ["plain", "'quoted", "''=x", "", "2024-01-01"]:
-        assert reports.unprotect_cell(reports.protect_cell(text)) == text
-    assert reports.protect_cell(5) == 5 and reports.protect_cell("plain") == "plain"
+        assert report_io.unprotect_cell(report_io.protect_cell(text)) == text
+    assert report_io.protect_cell(5) == 5 and report_io.protect_cell("plain") == "plain"
 
 
 def test_cli_report(tmp_path, sandbox, client):
@@ -226,7 +226,7 @@ def test_run_report_with_verification(tmp_path, sandbox, client):
          auto_creation_studio_flow_sid=sandbox.demo["messaging_flow_sid"])
     make(client, "messenger:204738392011235", auto_creation_enabled=True, auto_creation_type="studio",
          auto_creation_studio_flow_sid="FW" + "0" * 32)
-    df, written = reports.run_report(target="sandbox", formats="json,html", out_dir=tmp_path, verify=True,
+    df, written = cli.run_report(target="sandbox", formats="json,html", out_dir=tmp_path, verify=True,
                                      progress=False)
     verdicts = dict(zip(df["address"], df["verification"]))
     assert verdicts["messenger:204738392011235"] == "fail" and verdicts[f"messenger:{PAGE_ID}"] in ("pass", "warn")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from flexops import audit, plan, rollback, run_index, runs
+from flexops import audit, plan, rollback, run_folder, run_index
 from flexops.exceptions import ValidationError
 
 import test_plan
@@ -54,7 +54,7 @@ addresses:
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["command"] == "flexops rollback"
     assert sorted(r["method"] for r in audit.calls(folder / "audit.jsonl")) == ["DELETE", "POST", "POST"]
-    assert run_index.verify_run(folder.name)[0]
+    assert run_folder.verify_run(folder.name)[0]
     twice = cli("rollback", run.name, "--yes", "--no-progress")  # 33333 is back (with a new SID): nothing to undo
     assert twice.exit_code == 0 and "Nothing to do" in twice.output, twice.output
 
@@ -123,6 +123,7 @@ def test_rollback_settles_a_lost_create_answer_from_the_run_results(sandbox, wor
     assert stored(sandbox) == {}
 
 
+@pytest.mark.slow  # starts a process
 def test_rollback_of_a_killed_run_undoes_the_calls_it_had_in_flight(sandbox, workdir):
     existing = kill_9_during_apply(sandbox, workdir, inventory(workdir, pages(120)), after=30)
     run = last_run(workdir, "apply")
@@ -137,7 +138,7 @@ def test_rollback_of_a_killed_run_undoes_the_calls_it_had_in_flight(sandbox, wor
 
 def test_a_planned_change_the_trail_says_nothing_of_is_settled_against_the_account(sandbox, client, workdir):
     the_plan = plan.make_plan(client, inventory(workdir, ["11111", "22222", "33333"]))
-    with runs.CommandRun("apply", runs_dir=workdir / "runs") as command_run:  # killed before any answer came
+    with run_folder.CommandRun("apply", runs_dir=workdir / "runs") as command_run:  # killed before any answer came
         command_run.record("plan", the_plan.to_dict())
     configs = client.conversations.v1.address_configurations
     flow = sandbox.demo["messaging_flow_sid"]
@@ -156,7 +157,7 @@ def test_a_planned_change_the_trail_says_nothing_of_is_settled_against_the_accou
 def test_an_update_whose_previous_state_was_not_recorded_cannot_be_rolled_back(sandbox, client, workdir):
     client.conversations.v1.address_configurations.create(type="messenger", address="messenger:11111")
     the_plan = plan.make_plan(client, inventory(workdir, ["11111"]))  # no audit attached while planning
-    with runs.CommandRun("apply", runs_dir=workdir / "runs") as command_run:
+    with run_folder.CommandRun("apply", runs_dir=workdir / "runs") as command_run:
         plan.apply(client, the_plan, progress=False, audit=audit.AuditLog(command_run.audit_path,
                                                                           command_run.run_id))
         command_run.finish("succeeded", 0)
@@ -177,6 +178,7 @@ def test_unknown_or_tampered_runs_are_refused_before_any_change(sandbox, client,
     assert len(stored(sandbox)) == 1
 
 
+@pytest.mark.slow  # starts a process
 def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_back(sandbox, workdir):
     """kill -9 while Twilio holds the create: the trail has its `sent` line and no answer, the chain verifies, the
     run counts one call in flight; once Twilio commits it, rollback finds it from the trail and deletes it."""
@@ -199,7 +201,7 @@ def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_ba
     (sent,) = audit.read(trail)  # no answer line: the process died waiting for it
     assert (sent["event"], sent["method"], sent["path"]) == ("sent", "POST", "/v1/Configuration/Addresses")
     assert sent["parameters"]["Address"] == "messenger:11111" and sent["call"]
-    assert audit.verify(trail)[0] and run_index.verify_run(run.name)[0]
+    assert audit.verify(trail)[0] and run_folder.verify_run(run.name)[0]
     assert audit.summary(trail)["in_flight"] == 1
     assert "in flight, never answered" in run_index.describe(run)
     (item,) = rollback.touched(audit.read(trail)).values()  # the trail alone names it, outcome unknown

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
-from flexops import audit, run_index, runs
+from flexops import audit, run_folder, run_parameters, runs
 from flexops.cli import main
 from flexops.exceptions import ValidationError
 
@@ -215,16 +215,17 @@ def test_ids_stay_strings(tmp_path):
 
 def test_parameter_typing_follows_the_notebook(tmp_path):
     nb = write_notebook(tmp_path / "t.ipynb", 'target = "auto"\npage_id: str = None\ncount = 1\nflows = []')
-    assert runs.prepare_parameters(nb, {"page_id": "0012", "count": "0012", "flows": "[1]"}) == {
+    assert run_parameters.prepare_parameters(nb, {"page_id": "0012", "count": "0012", "flows": "[1]"}) == {
         "page_id": "0012", "count": 12, "flows": "[1]"}
-    assert runs.prepare_parameters(nb, {"page_id": 12}) == {"page_id": "12"}
-    assert runs.prepare_parameters(nb, {}, target="sandbox") == {"target": "sandbox"}
+    assert run_parameters.prepare_parameters(nb, {"page_id": 12}) == {"page_id": "12"}
+    assert run_parameters.prepare_parameters(nb, {}, target="sandbox") == {"target": "sandbox"}
     with pytest.raises(ValidationError, match="conflicts"):
-        runs.prepare_parameters(nb, {"target": "twilio"}, target="sandbox")
+        run_parameters.prepare_parameters(nb, {"target": "twilio"}, target="sandbox")
     with pytest.raises(ValidationError, match="api_secret"):
-        runs.prepare_parameters(nb, {"api_secret": "x"})
+        run_parameters.prepare_parameters(nb, {"api_secret": "x"})
     (tmp_path / "p.yaml").write_text("page_id: '0012'\ncount: 3\nflows: [a, b]\n")
-    assert runs.load_parameters_file(tmp_path / "p.yaml") == {"page_id": "0012", "count": "3", "flows": ["a", "b"]}
+    assert run_parameters.load_parameters_file(tmp_path / "p.yaml") == {"page_id": "0012", "count": "3",
+                                                                       "flows": ["a", "b"]}
 
 
 @pytest.mark.parametrize("ename, evalue, code", [
@@ -354,7 +355,7 @@ def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tm
     lines = runs.RunRecord(folder.name, folder, None, None, {}).audit()
     assert [(r["method"], r["status"], r["after"]["address"]) for r in lines] == [
         ("POST", 201, "messenger:1047383920001"), ("POST", 201, "messenger:1047383920002")]
-    assert run_index.verify_run(folder) == (True, None, "4 line(s), chain intact")  # sent + answered per call
+    assert run_folder.verify_run(folder) == (True, None, "4 line(s), chain intact")  # sent + answered per call
     assert read(folder, "parameters.json") == {"marker": str(marker)}  # written before the kernel started
     (row,) = json.loads(CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(runs_dir), "--json"]).output)
     assert (row["status"], row["changes"], row["duration"]) == ("aborted", 2, None)
@@ -397,7 +398,7 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
     assert lines[0]["before_seen"] and lines[0]["before"] is None and lines[0]["run_id"] == folder.name
     assert lines[2]["before"]["friendly_name"] == "Acme 2"
     assert manifest(folder)["audit"]["lines"] == 6
-    assert run_index.verify_run(folder) == (True, None, "6 line(s), chain intact")
+    assert run_folder.verify_run(folder) == (True, None, "6 line(s), chain intact")
 
     text = (folder / "audit.jsonl").read_text().splitlines()
     edited = [*text[:2], text[2].replace("Acme 2", "Acme 3"), *text[3:]]  # the sent line of the update
@@ -405,11 +406,11 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
     verified = CliRunner().invoke(main, ["runs", "verify", str(folder)])
     assert verified.exit_code == 1 and "line 3" in verified.output
     (folder / "audit.jsonl").write_text("\n".join(text[:5]) + "\n")  # a dropped last line breaks no chain...
-    assert run_index.verify_run(folder)[:2] == (False, 6)  # ...but the manifest pinned six lines
+    assert run_folder.verify_run(folder)[:2] == (False, 6)  # ...but the manifest pinned six lines
     forged = audit.seal({"method": "DELETE", "path": "/v1/Configuration/Addresses/IGx", "status": 204},
                         hashlib.sha256(text[5].encode()).hexdigest())
     (folder / "audit.jsonl").write_text("\n".join([*text, forged]) + "\n")  # a well-chained line appended
-    ok, line, message = run_index.verify_run(folder)
+    ok, line, message = run_folder.verify_run(folder)
     assert (ok, line) == (False, 7) and "7 line(s) but the manifest recorded 6" in message
     (folder / "audit.jsonl").write_text("\n".join([text[0], "{not json", *text[2:]]) + "\n")
     verified = CliRunner().invoke(main, ["runs", "verify", str(folder)])
@@ -420,7 +421,7 @@ def test_mutations_in_a_run_are_audited_and_verifiable(sandbox, tmp_path):
 
 def test_runs_list_and_show_tell_calls_in_flight_apart(tmp_path):
     """A call sent but never answered (the run was killed) may have changed something: list and show say so."""
-    with runs.CommandRun("apply", runs_dir=tmp_path / "runs") as command_run:
+    with run_folder.CommandRun("apply", runs_dir=tmp_path / "runs") as command_run:
         log = audit.AuditLog(command_run.audit_path, command_run.run_id)
         create = {"method": "POST", "product": "conversations", "path": "/v1/Configuration/Addresses"}
         for entry in ({"event": "sent", "call": "a"}, {"event": "answered", "call": "a", "status": 201},
@@ -461,7 +462,7 @@ def test_create_runbook_audits_each_change(sandbox, tmp_path):
     assert (updated["method"], updated["path"], updated["status"]) == (
         "POST", f"/v1/Configuration/Addresses/{sid}", 200)
     assert updated["before"]["friendly_name"] is None and updated["after"]["friendly_name"] == "Acme Support"
-    assert run_index.verify_run(folder) == (True, None, "2 line(s), chain intact")
+    assert run_folder.verify_run(folder) == (True, None, "2 line(s), chain intact")
 
     result, folder = flexops_run(tmp_path / "runs", CREATE, "-p", "page_id", page, "-p", "friendly_name",
                                  "Acme Support")

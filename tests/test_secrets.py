@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from twilio.base.exceptions import TwilioRestException
 
-from flexops import connect, runs, settings
+from flexops import connect, run_parameters, settings
 from flexops.cli import main
 from flexops.exceptions import ConfigurationError
 from flexops.sandbox import seed
@@ -103,7 +103,7 @@ def test_runbook_runs_keep_secrets_out(notebook, secret_sandbox, tmp_path):
     assert_clean(ok_folder, secrets_of(demo), ok.output)
     if notebook.stem in READ_ONLY:  # (while we are here) a read-only runbook leaves an empty audit trail
         assert (ok_folder / "audit.jsonl").read_text() == ""
-    if "interactive" in runs.declared_parameters(notebook):
+    if "interactive" in run_parameters.declared_parameters(notebook):
         form, form_folder = flexops_run(tmp_path, notebook, *good, "-p", "interactive", "true")
         assert form.exit_code in (0, 1), form.output
         assert stored_widgets(form_folder)  # the form's state is in the notebook: and it holds no secret

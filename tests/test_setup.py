@@ -36,6 +36,7 @@ def pytest_on(tmp_path, source):
     ("import pytest\n\n@pytest.mark.skip\ndef test_later():\n    pass\n", False),  # ran, but nothing passed
     ("def test_ok():\n    pass\n\ndef test_bad():\n    assert False\n", False),
 ])
+@pytest.mark.slow  # starts a process
 def test_ci_run_fails_unless_a_test_passed_and_none_failed(tmp_path, source, passes):
     done = ci_run(tmp_path, pytest_on(tmp_path, source))
     assert (done.returncode == 0) is passes, done.stdout + done.stderr
@@ -43,6 +44,7 @@ def test_ci_run_fails_unless_a_test_passed_and_none_failed(tmp_path, source, pas
         assert "no tests ran" in done.stdout and "make test failed" in done.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_ci_run_does_not_take_other_output_for_a_pytest_summary(tmp_path):
     done = ci_run(tmp_path, "@echo 'preflight: 5 passed, 0 failed'")
     assert done.returncode == 1 and "no passed test" in done.stderr

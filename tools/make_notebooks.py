@@ -139,7 +139,7 @@ The Studio flow is checked against the account in step 3: a blank `studio_flow_s
 whose Incoming Conversation trigger reaches Send to Flex; with none, or several, the run stops and says so."""),
         code('''
 import flexops
-from flexops import addresses, checks, notebook
+from flexops import checks, notebook
 
 params = flexops.create_params(
     target=target, page_id=page_id, friendly_name=friendly_name, integration=integration,
@@ -147,11 +147,11 @@ params = flexops.create_params(
     webhook_method=webhook_method, webhook_filters=webhook_filters, update_existing=update_existing,
     dry_run=dry_run, interactive=interactive)
 notebook.record("parameters", params)
-headless = not params["interactive"]  # interactive: the form does steps 3-6 when you click its buttons'''),
+headless = not params["interactive"]  # interactive: the form does steps 3-4 when you click its buttons'''),
         md(CONNECT + """
 
-With `interactive = True` the form appears here, pre-filled from the parameters, and steps 3-6 wait for it:
-**Plan** shows step 3, **Create** shows the plan and asks Confirm / Cancel, **Confirm** does steps 4-6."""),
+With `interactive = True` the form appears here, pre-filled from the parameters, and steps 3-4 wait for it:
+**Plan** shows step 3, **Create** shows the plan and asks Confirm / Cancel, **Confirm** does step 4."""),
         code('''
 client = flexops.connect(params["target"])
 notebook.banner(client)
@@ -167,39 +167,24 @@ What would change, field by field, computed without changing anything: *would be
 apply = headless and not params["dry_run"]
 if headless:
     spec = flexops.create_spec(client, params)
-    plan = addresses.ensure(client, spec, update_existing=params["update_existing"], dry_run=True)
-    notebook.show_plan(plan, "Plan")
-    notebook.record("plan", plan)
+    plan = notebook.plan_address(client, spec, update_existing=params["update_existing"])
 if params["dry_run"]:
     print("Dry run: nothing was changed.")'''),
-        md("""## 4 · Create or update
+        md("""## 4 · Create or update, fetch back, check
 Applies the plan. Creating is idempotent: after a timeout the address is looked up before any retry, so a second
 run (or a retry) never makes a duplicate. A run that finds **drift** without `update_existing` stops here non-zero
-after recording the differences: check them, then run again with `update_existing = True`."""),
+after recording the differences: check them, then run again with `update_existing = True`.
+
+Then the **stored configuration** is fetched back from Twilio, so what is shown is what Twilio holds now, not what
+was sent; and the address is **checked** end to end (flow published, valid, reaching Send to Flex...). No message
+has reached the page yet, so a missing first message is only a warning here: send one from Messenger, then run
+runbook 20. A failed check ends the run non-zero; its row says what to fix. (The form's Confirm button runs these
+same steps.)"""),
         code('''
 if apply:
-    result = addresses.ensure(client, spec, update_existing=params["update_existing"])
-    notebook.show_plan(result, "Changes")
-    notebook.record("result", result)
-    notebook.fail_on_drift(result)'''),
-        md("""## 5 · Stored configuration
-Fetched back from Twilio, so this is what Twilio holds now, not what was sent."""),
-        code('''
-if apply:
-    stored = notebook.address_fields(addresses.find(client, spec.page_id))
-    notebook.show_table(notebook.fields_frame(stored), f"Stored configuration of {spec.address}")
-    notebook.record("stored", stored)'''),
-        md("""## 6 · Checks
-Verifies this address end to end (flow published, valid, reaching Send to Flex...). No message has reached the
-page yet, so a missing first message is only a warning here: send one from Messenger, then run runbook 20.
-A failed check ends the run non-zero; its row says what to fix."""),
-        code('''
-if apply:
-    results = checks.verify(client, page_ids=[spec.page_id], require_first_message=False, progress=False)
-    notebook.show_table(checks.table(results), "Checks")
+    result, stored, results = notebook.create_address(client, spec, update_existing=params["update_existing"])
+    notebook.fail_on_drift(result)
     summary = checks.summary(results)
-    notebook.record("checks", [r.to_dict() for r in results])
-    notebook.record("summary", summary)
     notebook.show_summary(summary)
     notebook.fail_if_failed(summary, "checks")'''),
     ])
@@ -349,8 +334,8 @@ The whole file is checked too: every problem is listed at once with its line (YA
 import flexops
 from flexops import desired, notebook, plan
 
-params = plan.apply_params(target=target, inventory=inventory, prune=prune, confirm=confirm,
-                           concurrency=concurrency, dry_run=dry_run, interactive=interactive)
+params = flexops.apply_params(target=target, inventory=inventory, prune=prune, confirm=confirm,
+                              concurrency=concurrency, dry_run=dry_run, interactive=interactive)
 notebook.record("parameters", params)
 state = desired.load(params["inventory"], prune=params["prune"])
 print(f"{len(state)} addresses in {params['inventory']} (prune: {state.prune})")'''),
@@ -373,9 +358,11 @@ result = None
 if params["dry_run"] or not the_plan.pending:
     print("Dry run: nothing was changed." if params["dry_run"] else "Nothing to do: the account already matches.")
 elif params["interactive"]:
-    button = plan.confirm_panel(client, the_plan, concurrency=params["concurrency"])
+    from flexops import ui
+    button = ui.confirm_panel(client, the_plan, concurrency=params["concurrency"])
 elif params["confirm"]:  # recorded at once, so an interrupted run keeps what it did
-    result = plan.record_result(plan.apply(client, the_plan, concurrency=params["concurrency"]))
+    result = plan.apply_recorded(client, the_plan, notebook.record, concurrency=params["concurrency"])
+    notebook.show_apply(result)
 else:
     print("confirm is False: nothing was changed. Review the plan, then run again with confirm = True.")'''),
         md("""## 5 · How to undo this run
@@ -394,7 +381,7 @@ A headless run with a failed change ends non-zero here (an interrupted one as in
 were saved; running it again changes only what is still different."""),
         code('''
 if result is not None:
-    plan.raise_for_outcome(result)'''),
+    notebook.raise_for_outcome(result)'''),
     ])
 
 

@@ -1,0 +1,55 @@
+"""Loosely typed values (notebook `-p`, CSV cells, CLI text) -> checked Python values, or a ValidationError naming
+the parameter. Papermill's `-p` turns `0012` into 12 and `true` into True or a string depending on how it was
+given; every layer above funnels its loose inputs through these, so the rules are the same everywhere."""
+from .exceptions import ValidationError
+
+TRUE = {"true", "1", "yes", "y", "on"}
+FALSE = {"false", "0", "no", "n", "off", ""}
+
+
+def as_bool(name, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise ValidationError(name, "must be true or false", value)
+
+
+def as_optional_str(name, value):
+    if value is None:
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value).strip()
+        return text or None
+    raise ValidationError(name, "must be a string", value)
+
+
+def as_int(name, value, minimum=None, maximum=None):
+    """A whole number given as int, integral float (3.0) or digit string; bool is refused."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
+            (isinstance(value, str) and not value.strip().lstrip("+-").isdigit()):
+        raise ValidationError(name, "must be a whole number", value)
+    number = int(value)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ValidationError(name, f"must be between {minimum} and {maximum}", value)
+    return number
+
+
+def as_list(name, value):
+    """A list given as a list, or as a comma/whitespace separated string (papermill -p friendly)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [part for part in str(value).replace(",", " ").split() if part]
+    raise ValidationError(name, "must be a list or a comma-separated string", value)
+
+
+def plain(value):
+    """A tuple as a list (JSON and messages show lists); anything else unchanged."""
+    return list(value) if isinstance(value, tuple) else value
