@@ -49,28 +49,35 @@ def sandbox():
 
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Loopback by default; any other address exposes the sandbox, and the "
-                   "control plane that hands out its credentials, to the network.")
+              help="Address to listen on. Loopback only, unless --allow-remote: any other address exposes the "
+                   "sandbox to the network.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host (and requests naming this machine by any name). The control plane "
+                   "still needs its token.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port (0 = any free port).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="SQLite state file [default: FLEXOPS_SANDBOX_DB or .flexops/sandbox.db].")
+              help="SQLite state file, created readable by you only [default: FLEXOPS_SANDBOX_DB or "
+                   ".flexops/sandbox.db].")
 @click.option("--seed", type=click.Choice(["demo", "none"]), default="demo", show_default=True,
               help="Seed the demo account when the database has no account yet.")
-@click.option("--reset", is_flag=True, help="Wipe the database before serving.")
-def sandbox_serve(host, port, db_path, seed, reset):
+@click.option("--reset", is_flag=True, help="Wipe the database before serving (its control token stays).")
+def sandbox_serve(host, allow_remote, port, db_path, seed, reset):
     """Serve the local Twilio sandbox over HTTP until Ctrl-C.
 
-    Prints the base URL and the demo account's credentials (they work only against this sandbox). Point flexops,
-    notebooks and `flexops run` at it from another shell with `export FLEXOPS_SANDBOX_URL=<url>`. State lives in
-    the SQLite file (--db) and survives restarts. Listens on loopback (127.0.0.1) unless --host says otherwise.
+    Prints the base URL, the control token of its `/__sandbox/` control plane and the demo account's credentials
+    (they work only against this sandbox). Point flexops, notebooks and `flexops run` at it from another shell
+    with `export FLEXOPS_SANDBOX_URL=<url>` (and FLEXOPS_SANDBOX_TOKEN=<token>, unless that shell can read the
+    database: flexops then finds the token there). State lives in the SQLite file (--db) and survives restarts.
+    Listens on loopback (127.0.0.1) unless --host and --allow-remote say otherwise.
     """
     from .sandbox import seed as seeding
-    from .sandbox.app import credentials
-    from .sandbox.server import SandboxServer, is_loopback
+    from .sandbox.control_plane import credentials
+    from .sandbox.server import SandboxServer
     from .settings import sandbox_db_path
 
-    server = SandboxServer(db_path or sandbox_db_path(), host=host, port=port)  # werkzeug explains a busy port
+    server = SandboxServer(db_path or sandbox_db_path(), host=host, port=port,  # werkzeug explains a busy port
+                           allow_remote=allow_remote)
     store = server.store
     if reset:
         store.reset()
@@ -79,13 +86,14 @@ def sandbox_serve(host, port, db_path, seed, reset):
         store.set_setting("default_account", created["account_sid"])
     click.echo(f"flexops sandbox listening on {server.url}")
     click.echo(f"  export FLEXOPS_SANDBOX_URL={server.url}")
+    click.echo(f"  export FLEXOPS_SANDBOX_TOKEN={server.control_token}   (control plane; keep it secret)")
     if store.setting("default_account"):
         creds = credentials(store, store.setting("default_account"))
         click.echo(f"  account SID: {creds['account_sid']}")
         click.echo(f"  auth token:  {creds['auth_token']}   (sandbox only; `flexops sandbox credentials --json`)")
-    if not is_loopback(host):
-        click.secho(f"warning: listening on {host}, not loopback: anyone who can reach it can use it", fg="yellow",
-                    err=True)
+    if allow_remote:
+        click.secho(f"warning: --allow-remote: listening on {host}; anyone who can reach it can use its Twilio API "
+                    "with the credentials above", fg="yellow", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -95,19 +103,22 @@ def sandbox_serve(host, port, db_path, seed, reset):
 @sandbox.command("credentials")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None, help="SQLite state file.")
 @click.option("--url", default=None, help="Ask a running sandbox instead [default: FLEXOPS_SANDBOX_URL].")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON {account_sid, auth_token, api_key, api_secret}.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON {account_sid, auth_token, api_key, api_secret, control_token}.")
 def sandbox_credentials(db_path, url, as_json):
-    """Print the sandbox demo account's credentials (they only work against the sandbox)."""
+    """Print the sandbox demo account's credentials (they only work against the sandbox) and the control token
+    of its control plane."""
     import os
 
-    from .sandbox.app import credentials
     from .sandbox.control import SandboxControl
+    from .sandbox.control_plane import control_token, credentials
     from .sandbox.store import Store
     from .settings import sandbox_db_path
 
     url = url or (None if db_path else os.environ.get("FLEXOPS_SANDBOX_URL"))
     if url:
-        creds = SandboxControl(url).credentials()
+        control = SandboxControl(url)
+        creds = {**control.credentials(), "control_token": control.token}
     else:
         path = db_path or sandbox_db_path()
         if not os.path.isfile(path):  # Store() would create an empty database: say what is missing instead
@@ -117,7 +128,7 @@ def sandbox_credentials(db_path, url, as_json):
         account = store.setting("default_account")
         if not account:
             raise click.ClickException("this sandbox database has no account yet: run `flexops sandbox serve` first")
-        creds = credentials(store, account)
+        creds = {**credentials(store, account), "control_token": control_token(store)}
     if as_json:
         click.echo(json.dumps(creds, indent=2))
     else:

@@ -116,13 +116,17 @@ def embedded_sandbox(db_path=None):
 
 def sandbox_target(url=None, db_path=None, account_sid=None):
     """The sandbox at `url` (else FLEXOPS_SANDBOX_URL, else the embedded one), with credentials from its control
-    plane: the demo account's, or `account_sid`'s."""
+    plane: the demo account's, or `account_sid`'s. The control token is the embedded server's own, else found as
+    `SandboxControl` finds it (FLEXOPS_SANDBOX_TOKEN, or the sandbox database when readable)."""
     from .sandbox.control import SandboxControl
 
-    url = (url or os.environ.get("FLEXOPS_SANDBOX_URL") or embedded_sandbox(db_path).url).rstrip("/")
+    url = url or os.environ.get("FLEXOPS_SANDBOX_URL")
+    embedded = None if url else embedded_sandbox(db_path)
+    url = (url or embedded.url).rstrip("/")
     try:
-        creds = SandboxControl(url, timeout=10).credentials(account_sid)
-    except ConnectionFailed:
+        control = SandboxControl(url, token=embedded.control_token if embedded else None, timeout=10)
+        creds = control.credentials(account_sid)
+    except (ConnectionFailed, ConfigurationError):
         raise
     except FlexopsError as exc:
         raise ConnectionFailed(f"the sandbox at {url} gave no credentials: {exc}") from None

@@ -127,7 +127,8 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
         control.reset()
         control.seed()
         echo(f"flexops demo: fresh sandbox at {server.url}, kernel {kernel!r}, output in {out}")
-        with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_TARGET="sandbox"):
+        with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_SANDBOX_TOKEN=server.control_token,
+                         FLEXOPS_TARGET="sandbox"):
             runbook("00 connect", "00_connect.ipynb", {"target": "sandbox"},
                     lambda r: f"preflight: {_checks_line(r)}")
             runbook("10 create", "10_create_messenger_address.ipynb", create,

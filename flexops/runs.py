@@ -510,7 +510,8 @@ def _user():
 
 
 def _env_secrets():
-    return [os.environ.get(n) for n in ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET") if os.environ.get(n)]
+    return [os.environ.get(n) for n in ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "FLEXOPS_SANDBOX_TOKEN")
+            if os.environ.get(n)]
 
 
 def read_json(path, default):

@@ -11,7 +11,6 @@ from pathlib import Path
 from .exceptions import ConfigurationError, ValidationError
 
 TARGETS = ("auto", "sandbox", "twilio")
-DEFAULT_SANDBOX_DB = Path(".flexops") / "sandbox.db"
 
 
 class Secret:
@@ -151,4 +150,7 @@ def twilio_credentials(profile=None, env=None):
 
 
 def sandbox_db_path():
-    return Path(os.environ.get("FLEXOPS_SANDBOX_DB") or DEFAULT_SANDBOX_DB).resolve()
+    """FLEXOPS_SANDBOX_DB, else .flexops/sandbox.db: where the sandbox itself looks for its token (one rule)."""
+    from .sandbox.control import default_db_path
+
+    return default_db_path()

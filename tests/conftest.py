@@ -23,11 +23,13 @@ class RunningSandbox:
 
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
-    """A freshly seeded sandbox; FLEXOPS_SANDBOX_URL points at it so notebook kernels use it too."""
+    """A freshly seeded sandbox; FLEXOPS_SANDBOX_URL and FLEXOPS_SANDBOX_TOKEN point at it so notebook kernels (other
+    processes, which cannot ask this one for the control token) use it too."""
     server = SandboxServer(tmp_path / "sandbox.db").start()
     try:
         demo = SandboxControl(server.url).seed()
         monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
+        monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
         monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
                      "TWILIO_PROFILE", "TWILIO_REGION", "TWILIO_EDGE"):

@@ -1,5 +1,6 @@
 """Secrets never leave memory: every runbook, run through `flexops run` on success and failure paths against a
-sandbox whose credentials are distinctive, leaves no auth token and no API secret in any file of its run folder
+sandbox whose credentials are distinctive, leaves no auth token, no API secret and no sandbox control token (which
+the kernels get through FLEXOPS_SANDBOX_TOKEN) in any file of its run folder
 (output.ipynb and its papermill metadata, output.html, manifest, parameters, audit, results, reports) nor in the
 command's output; failed authentication and configuration errors do not echo them either."""
 import json
@@ -35,7 +36,9 @@ def secret_sandbox(tmp_path, monkeypatch):
     try:
         demo = seed.seed_demo(server.store, auth_token=TOKEN)
         server.store.set_setting("default_account", demo["account_sid"])
+        demo["control_token"] = server.control_token
         monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
+        monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
         monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
                      "TWILIO_PROFILE", "TWILIO_REGION", "TWILIO_EDGE", "FLEXOPS_RUN_DIR"):
@@ -48,7 +51,7 @@ def secret_sandbox(tmp_path, monkeypatch):
 
 
 def secrets_of(demo):
-    return [TOKEN, demo["api_secret"], ENV_TOKEN]
+    return [TOKEN, demo["api_secret"], ENV_TOKEN, demo["control_token"]]
 
 
 def assert_clean(folder, secrets, *texts):
@@ -157,6 +160,7 @@ def wrong_token_sandbox(secret_sandbox, monkeypatch):
             body = json.dumps({"account_sid": demo["account_sid"], "auth_token": wrong, "api_key": None,
                                "api_secret": None})
             return Response(body, content_type="application/json")(environ, start_response)
+        environ["HTTP_HOST"] = f"127.0.0.1:{server.port}"  # a reverse proxy's job: the sandbox answers only its own Host
         return server.app(environ, start_response)
 
     front = make_server("127.0.0.1", 0, app, threaded=True)

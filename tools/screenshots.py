@@ -104,7 +104,8 @@ def main(argv=None):
         server, _demo = lab.start_sandbox(work / "sandbox.db")
         try:
             root = lab.copy_notebooks(work / "root", **{lab.CREATE_NOTEBOOK: {"interactive": True}})
-            env = {"FLEXOPS_SANDBOX_URL": server.url, "FLEXOPS_TARGET": "sandbox"}
+            env = {"FLEXOPS_SANDBOX_URL": server.url, "FLEXOPS_SANDBOX_TOKEN": server.control_token,
+                   "FLEXOPS_TARGET": "sandbox"}
             with lab.JupyterLab(root, work / "lab", env=env) as jupyter_lab, \
                     lab.Browser(work / "chromium-profile", viewport=VIEWPORT) as browser:
                 shoot_create_form(browser, jupyter_lab, args.out)

@@ -15,14 +15,20 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
-from . import accounts, conversations, faults, flex, inbound, seed, studio
+from . import faults, flex
+from .api import urls as api_urls
 from .context import Ctx, json_response
+from .control_plane import PREFIX as CONTROL, ControlPlane
+from .conversations import urls as conversations_urls
 from .errors import TwilioError, error_response
+from .guard import LocalGuard
+from .monitor import urls as monitor_urls
 from .store import Store
+from .studio import urls as studio_urls
+from .taskrouter import urls as taskrouter_urls
 
-PRODUCTS = {"conversations": conversations.RULES, "studio": studio.RULES, "flex-api": flex.RULES,
-            "api": accounts.RULES}
-CONTROL = "__sandbox"
+PRODUCTS = {"conversations": conversations_urls.RULES, "studio": studio_urls.RULES, "flex-api": flex.RULES,
+            "api": api_urls.RULES, "taskrouter": taskrouter_urls.RULES, "monitor": monitor_urls.RULES}
 
 
 class SandboxApp:
@@ -37,15 +43,19 @@ class SandboxApp:
         self.observers = []
         self.counts = collections.Counter()
         self._count_lock = threading.Lock()
-        self.control_actions = {}
-        self.control_actions.update(inbound.ACTIONS)
+        self.guard = LocalGuard()  # the server binds it to its address and port
+        self.control_plane = ControlPlane(self)
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         product, _, path = request.path.lstrip("/").partition("/")
         path = "/" + path
-        if product == CONTROL:
-            response = self.control(request, path)
+        refusal = self.guard.refusal(environ)
+        if refusal:
+            response = (json_response({"error": refusal}, 403) if product == CONTROL
+                        else error_response(403, 20403, f"Forbidden: {refusal}"))
+        elif product == CONTROL:
+            response = self.control_plane(request, path)
         else:
             response = self.twilio(request, product, path, environ)
         if response is None:  # connection deliberately dropped
@@ -112,94 +122,15 @@ class SandboxApp:
         except TwilioError as err:
             return err.response()
 
-    # --- control plane -----------------------------------------------------------------------------------
+    # --- stats for the control plane ----------------------------------------------------------------------
 
-    def control(self, request, path):
-        try:
-            body = request.get_json(silent=True) or {}
-            if not isinstance(body, dict):
-                raise ValueError("the request body must be a JSON object")
-            return json_response(self.control_action(request.method, path, body, request.args))
-        except (faults.FaultRuleError, KeyError, ValueError) as exc:
-            return json_response({"error": str(exc)}, 400)
-        except LookupError as exc:
-            return json_response({"error": str(exc)}, 404)
+    def request_stats(self):
+        with self._count_lock:
+            return {"requests": dict(self.counts), "total": sum(self.counts.values())}
 
-    def default_account(self):
-        sid = self.store.setting("default_account")
-        if not sid:
-            raise LookupError("the sandbox has no account yet: POST /__sandbox/seed first")
-        return sid
-
-    def control_action(self, method, path, body, args):
-        store = self.store
-        route = (method, path.rstrip("/"))
-        if route == ("GET", "/health"):
-            return {"ok": True, "accounts": len(store.accounts())}
-        if route == ("POST", "/reset"):
-            store.reset()
-            return {"ok": True}
-        if route == ("POST", "/seed"):
-            if body.get("name", "demo") != "demo":
-                raise ValueError("unknown seed: only 'demo' exists")
-            created = seed.seed_demo(store)
-            if not store.setting("default_account"):
-                store.set_setting("default_account", created["account_sid"])
-            return created
-        if route == ("POST", "/accounts"):
-            return seed.create_account(store, friendly_name=body.get("friendly_name", "sandbox account"),
-                                       status=body.get("status", "active"))
-        if route == ("POST", "/accounts/status"):
-            if body.get("status") not in seed.ACCOUNT_STATUSES:
-                raise ValueError(f"status must be one of {', '.join(seed.ACCOUNT_STATUSES)}")
-            with store.tx() as db:
-                changed = db.execute("UPDATE accounts SET status = ? WHERE sid = ?",
-                                     (body["status"], body["account_sid"])).rowcount
-            if not changed:
-                raise LookupError(f"unknown account {body['account_sid']}")
-            return {"ok": True}
-        if route == ("GET", "/credentials"):
-            return credentials(store, args.get("account_sid") or self.default_account())
-        if route == ("GET", "/pages"):
-            return {"pages": seed.page_list(store, args.get("account_sid") or self.default_account())}
-        if route == ("POST", "/pages"):
-            account = body.get("account_sid") or self.default_account()
-            with store.tx() as db:
-                db.execute("INSERT OR REPLACE INTO pages (account_sid, page_id, name) VALUES (?, ?, ?)",
-                           (account, str(body["page_id"]), body.get("name", "")))
-            return {"ok": True}
-        if route == ("GET", "/faults"):
-            return {"faults": faults.listing(store)}
-        if route == ("POST", "/faults"):
-            return faults.add(store, body)
-        if route == ("DELETE", "/faults"):
-            faults.clear(store)
-            return {"ok": True}
-        if route == ("GET", "/settings"):
-            return {"latency_ms": store.setting("latency_ms", 0)}
-        if route == ("POST", "/settings"):
-            store.set_setting("latency_ms", float(body.get("latency_ms", 0)))
-            return {"latency_ms": store.setting("latency_ms")}
-        if route == ("GET", "/stats"):
-            with self._count_lock:
-                return {"requests": dict(self.counts), "total": sum(self.counts.values())}
-        if route == ("POST", "/stats/reset"):
-            with self._count_lock:
-                self.counts.clear()
-            return {"ok": True}
-        action = self.control_actions.get(route)
-        if action:
-            return action(self, body, args)
-        raise LookupError(f"no control-plane action {method} /{CONTROL}{path}")
-
-
-def credentials(store, account_sid):
-    account = store.account(account_sid)
-    if account is None:
-        raise LookupError(f"unknown account {account_sid}")
-    keys = store.api_keys(account_sid)
-    return {"account_sid": account_sid, "auth_token": account["auth_token"],
-            "api_key": keys[0]["sid"] if keys else None, "api_secret": keys[0]["secret"] if keys else None}
+    def reset_request_stats(self):
+        with self._count_lock:
+            self.counts.clear()
 
 
 def drop(environ):

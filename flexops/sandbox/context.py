@@ -52,6 +52,9 @@ class Ctx:
         except ValueError:
             raise invalid(f"Invalid value for {name}: must be an integer") from None
 
+    def arg(self, name, default=None):
+        return self.request.args.get(name, default)
+
     def page_size(self, maximum, default=50):
         raw = self.request.args.get("PageSize")
         if raw is None:
@@ -64,9 +67,9 @@ class Ctx:
             raise invalid(f"Invalid PageSize {size}: must be between 1 and {maximum}")
         return size
 
-    def list_page(self, kind, key, path, maximum=50, parent="", where=None, render=None, extra_query=()):
-        """One page of a list with Twilio's `meta` envelope; PageToken is `PT<seq of last item>`."""
-        size = self.page_size(maximum)
+    def paging(self, maximum, default=50):
+        """(page size, position after which the page starts, page number, token as sent) from the query."""
+        size = self.page_size(maximum, default)
         token = self.request.args.get("PageToken", "")
         try:
             after = int(token[2:]) if token else 0
@@ -75,7 +78,19 @@ class Ctx:
             raise invalid("Invalid PageToken or Page") from None
         if page_no < 0:
             raise invalid(f"Invalid Page {page_no}: must be 0 or more")
-        rows = self.store.page(self.account_sid, kind, after, size + 1, parent=parent, where=where)
+        return size, after, page_no, token
+
+    def list_page(self, kind, key, path, maximum=50, parent="", where=None, render=None, extra_query=(),
+                  fetch=None):
+        """One page of a list with Twilio's `meta` envelope; PageToken is `PT<seq of last item>`.
+
+        `fetch(after_seq, limit) -> [(seq, resource)]` comes from the product's model; without it, rows of `kind`
+        are read directly (kept for products not yet on a model)."""
+        size, after, page_no, token = self.paging(maximum)
+        if fetch is None:
+            def fetch(after_seq, limit):
+                return self.store.page(self.account_sid, kind, after_seq, limit, parent=parent, where=where)
+        rows = fetch(after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
         extra = [(k, v) for k, v in extra_query if v is not None]

@@ -1,29 +1,83 @@
-"""A small client for the sandbox control plane (`/__sandbox/...`): seed, pages, faults, latency, simulations."""
+"""A small client for the sandbox control plane (`/__sandbox/...`): seed, pages, faults, latency, simulations.
+
+The plane needs its control token. Given none, the client finds it as flexops does everywhere (`find_token`):
+a sandbox served by this very process; else FLEXOPS_SANDBOX_TOKEN; else the sandbox database at
+FLEXOPS_SANDBOX_DB (default `.flexops/sandbox.db`), when this user can read it.
+"""
+import os
+from pathlib import Path
+
 import requests
 
-from ..exceptions import ConnectionFailed, FlexopsError
+from ..exceptions import ConfigurationError, ConnectionFailed, FlexopsError
+
+TOKEN_ENV = "FLEXOPS_SANDBOX_TOKEN"
+DB_ENV = "FLEXOPS_SANDBOX_DB"
+DEFAULT_DB = Path(".flexops") / "sandbox.db"
+TOKEN_HINT = (f"set {TOKEN_ENV} to the control token `flexops sandbox serve` printed (or that "
+              "`flexops sandbox credentials --db <its database> --json` shows as control_token)")
+
+
+def default_db_path():
+    """The sandbox database flexops uses when told nothing else: FLEXOPS_SANDBOX_DB, else .flexops/sandbox.db."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB).resolve()
+
+
+def find_token(url):
+    """(token, where it was found) for the sandbox at `url`, or (None, what was tried)."""
+    from .server import control_token_for
+    from .store import Store
+
+    token = control_token_for(url)
+    if token:
+        return token, "this process's sandbox"
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return os.environ[TOKEN_ENV].strip(), TOKEN_ENV
+    path = default_db_path()
+    token = Store.peek_control_token(path) if path.is_file() else None
+    if token:
+        return token, f"the database {path}"
+    return None, f"no sandbox of this process at {url}, no {TOKEN_ENV}, no readable token in {path}"
 
 
 class SandboxControl:
-    def __init__(self, url, timeout=30):
+    def __init__(self, url, token=None, timeout=30):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        self._token, self._token_source = (token, "the token given") if token else find_token(self.url)
 
-    def _call(self, method, action, body=None, **params):
+    @property
+    def token(self):
+        """The control token this client uses (a secret); a clear error when none was found."""
+        if not self._token:
+            raise ConfigurationError(f"the sandbox control plane at {self.url} needs its control token and none "
+                                     f"was found ({self._token_source}): {TOKEN_HINT}")
+        return self._token
+
+    def __repr__(self):
+        return f"SandboxControl({self.url!r})"
+
+    def _call(self, method, action, body=None, token=True, **params):
+        if token and not self._token:
+            self.health()  # an unreachable sandbox is the first thing to fix: say that rather than "no token"
+        headers = {"Authorization": f"Bearer {self.token}"} if token else {}
         try:
-            reply = self.session.request(method, f"{self.url}/__sandbox/{action}", json=body,
+            reply = self.session.request(method, f"{self.url}/__sandbox/{action}", json=body, headers=headers,
                                          params={k: v for k, v in params.items() if v is not None} or None,
                                          timeout=self.timeout)
             data = reply.json()
         except requests.RequestException as exc:  # JSON decoding errors included: not a sandbox at this URL
             raise ConnectionFailed(f"cannot reach the sandbox at {self.url}: {type(exc).__name__}") from None
+        if reply.status_code == 401:
+            raise ConnectionFailed(f"the sandbox at {self.url} refused the control token from "
+                                   f"{self._token_source}: {TOKEN_HINT}")
         if reply.status_code >= 400:
             raise FlexopsError(f"sandbox {action}: {data.get('error', reply.status_code)}")
         return data
 
     def health(self):
-        return self._call("GET", "health")
+        return self._call("GET", "health", token=False)
 
     def reset(self):
         return self._call("POST", "reset")
@@ -68,3 +122,7 @@ class SandboxControl:
         """A customer (`sender`, a page-scoped user ID) writes `text` to the Facebook Page `page_id`."""
         return self._call("POST", "messenger/inbound", {"page_id": str(page_id), "sender": str(sender),
                                                          "text": text, "account_sid": account_sid})
+
+    def webhooks(self, account_sid=None):
+        """The webhooks the sandbox sent (or would have sent), oldest first."""
+        return self._call("GET", "webhooks", account_sid=account_sid)["webhooks"]

@@ -1,131 +1,257 @@
-"""Simulate a customer writing to a Facebook Page: what Twilio does with an inbound Messenger message.
+"""Simulate a customer writing to a Facebook Page: the whole path Twilio takes with an inbound Messenger message,
+deterministically, through the products' models (nothing here builds a resource's JSON or writes SQL).
 
-If the account has an address configuration for `messenger:<page_id>` with auto-creation enabled, the message
-lands in a conversation (reused while the customer's conversation with that page is active, else created in the
-address's Conversations service or the account's default one) with a participant bound to the customer
-(`address`) and the page (`proxy_address`), and a message. A Studio address with a published flow also gets a
-Studio execution recorded. Otherwise the message is dropped, and the answer says why.
-Resources follow Twilio's OpenAPI schemas (conversations.v1.conversation, ...conversation_participant,
-...conversation_message, studio.v2.flow.execution).
+1. Address: without an address configuration for `messenger:<page>` or with auto-creation off, the message is
+   dropped (the answer says why).
+2. Conversation: the customer's open conversation with the page captures the message (an inactive one becomes
+   active again); otherwise a new conversation in the address's service (or the default one) with a participant
+   bound to the customer (`address`) and the page (`proxy_address`).
+3. Studio: a new conversation starts an execution of the address's published flow from the trigger's
+   `incomingConversationMessage` transition; a captured message resumes an execution waiting for a reply.
+4. Send to Flex: a Flex Interaction bound to the conversation and a TaskRouter task in Flex's workspace, through
+   the widget's workflow and task channel (Flex's models); a failure takes the widget's `failedToEnqueue`.
+5. Webhook integration: the address's webhook receives the conversation's events its filters select.
+A legacy Flex Flow holding the page captures the message before any of this (docs/sandbox.md: the choice made).
+Every failure records a Monitor alert. The answer names the SIDs touched at each hop (`hops`), plus the flat keys
+callers have always read.
 """
-import json
+from . import webhooks
+from .conversations import events
+from .conversations.models import ConversationsBackend
+from .core import now
+from .errors import TwilioError
+from .flex.models import FlexBackend
+from .monitor.models import MonitorBackend
+from .studio.engine import Run, parse_attributes
+from .studio.models import StudioBackend
 
-from .context import new_sid, now
+STUDIO_WEBHOOK = "https://webhooks.twilio.com/v1/Accounts/{account}/Flows/{flow}"
+FLOW_UNAVAILABLE = 20404  # Twilio documents no code for an address whose flow is gone or unpublished: docs/sandbox.md
+SEND_TO_FLEX_FAILED = 81009  # Studio: "the request to the TaskRouter API failed / invalid values were passed"
+WEBHOOK_FAILED = 11200  # Twilio's "HTTP retrieval failure" of a webhook
+LEGACY_COLLISION = 45212  # Flex: "collided with existing Flex Flows"
 
 PREFIX = "messenger:"
-BASE = "https://conversations.twilio.com/v1/Conversations"
 
 
-def _active_conversation(store, account_sid, sender, page):
-    """The customer's active conversation with this page and their participant in it, or (None, None)."""
-    rows = store.read("SELECT parent, data FROM resources WHERE account_sid = ? AND kind = 'participant' AND "
-                      "json_extract(data, '$.messaging_binding.address') = ? AND "
-                      "json_extract(data, '$.messaging_binding.proxy_address') = ? ORDER BY seq DESC",
-                      (account_sid, sender, page))
-    for row in rows:
-        conversation = store.get(account_sid, "conversation", sid=row["parent"])
-        if conversation and conversation.get("state") == "active":
-            return conversation, json.loads(row["data"])
-    return None, None
+class Delivery:
+    """One inbound message on its way; `hops` is what the answer reports."""
+
+    def __init__(self, store, account_sid, page, sender, text):
+        self.store, self.account_sid = store, account_sid
+        self.page, self.sender, self.text = page, sender, text
+        self.conversations = ConversationsBackend(store, account_sid)
+        self.studio = StudioBackend(store, account_sid)
+        self.monitor = MonitorBackend(store, account_sid)
+        self.flex = FlexBackend(store, account_sid)
+        self.hops, self.alerts = [], []
+        self.conversation = self.participant = self.message = None
+        self.db = None
+        self.handoff = {}
+
+    def alert(self, code, text, resource_sid=None, service_sid=None, request_url=None, log_level="error"):
+        alert = self.monitor.record_alert(code, text, resource_sid=resource_sid, service_sid=service_sid,
+                                          request_url=request_url, request_method="POST" if request_url else None,
+                                          log_level=log_level, db=self.db)
+        self.alerts.append(alert["sid"])
+        return alert
+
+    # --- hooks the Studio engine calls for widgets with effects outside Studio ----------------------------
+
+    def send_message(self, body, execution):
+        """Studio's Send Message widgets post into the conversation (authored by the flow, no participant)."""
+        return self.conversations.add_message(self.db, self.conversation["sid"], None, "system", body)
+
+    def send_to_flex(self, widget, attributes, execution):
+        """Send to Flex for a conversation: a Flex Interaction (its channel bound to the conversation) whose routing
+        creates the task. None: the conversation is Flex's now and the execution ends; else `failedToEnqueue`."""
+        properties = widget.get("properties", {})
+        config = self.flex.configuration() or {}
+        channel = properties.get("channel") or "default"
+        routing = {"properties": {
+            "workspace_sid": config.get("taskrouter_workspace_sid"), "workflow_sid": properties.get("workflow"),
+            ("task_channel_sid" if str(channel).startswith("TC") else "task_channel_unique_name"): channel,
+            "attributes": {**parse_attributes(attributes), **self.task_attributes()},
+            "priority": properties.get("priority"), "timeout": properties.get("timeout")}}
+        media = {"type": "messenger", "initiated_by": "customer",
+                 "properties": {"media_channel_sid": self.conversation["sid"]}}
+        try:
+            interaction = self.flex.create_interaction(media, routing, db=self.db)
+        except TwilioError as err:
+            url = STUDIO_WEBHOOK.format(account=self.account_sid, flow=execution["flow_sid"])
+            self.alert(SEND_TO_FLEX_FAILED, f"Send to Flex widget {widget['name']!r} failed: {err.message}",
+                       resource_sid=execution["flow_sid"], request_url=url)
+            return "failedToEnqueue", {"error": {"code": err.code, "message": err.message}}
+        task_sid = (interaction.get("routing") or {}).get("properties", {}).get("sid")
+        self.handoff = {"interaction_sid": interaction["sid"], "task_sid": task_sid,
+                        "interaction_channel_sid": (interaction.get("channel") or {}).get("sid")}
+        return None, {"sid": task_sid, "interaction_sid": interaction["sid"]}
+
+    def task_attributes(self):
+        """What Flex itself sets on a Conversations task (its Interaction adds its own SIDs)."""
+        return {"channelType": "messenger", "conversationSid": self.conversation["sid"], "from": self.sender,
+                "customerAddress": self.sender, "customerName": self.sender, "direction": "inbound",
+                "initiatedBy": "customer"}
+
+    # --- the hops ------------------------------------------------------------------------------------------
+
+    def legacy(self):
+        """A legacy Flex Flow (channel type facebook) holding the page captures its messages first."""
+        flow = self.flex.legacy_flow_for(self.page)
+        if flow is None:
+            return None
+        config = self.conversations.find_address(self.page)
+        if config is not None:
+            with self.store.tx() as db:
+                self.db = db
+                self.alert(LEGACY_COLLISION, f"Address configuration {config['sid']} and legacy Flex Flow "
+                           f"{flow['sid']} both hold {self.page}: the Flex Flow receives the message",
+                           resource_sid=flow["sid"], log_level="warning")
+            self.db = None
+        self.hops.append({"hop": "legacy flex flow", "sid": flow["sid"]})
+        return {"delivered": False, "flex_flow_sid": flow["sid"], "address_sid": config and config["sid"],
+                "reason": f"legacy Flex Flow {flow['sid']} holds {self.page}: it receives the message, "
+                          "not Conversations", "alerts": self.alerts, "hops": self.hops}
+
+    def address(self):
+        config = self.conversations.find_address(self.page)
+        if config is None:
+            return None, {"delivered": False, "reason": f"no address configuration for {self.page}: "
+                                                        "the message is dropped"}
+        if not (config.get("auto_creation") or {}).get("enabled"):
+            return None, {"delivered": False, "address_sid": config["sid"],
+                          "reason": f"auto-creation is disabled for {self.page}: the message is dropped"}
+        self.hops.append({"hop": "address", "sid": config["sid"], "integration": config["auto_creation"]["type"]})
+        return config, None
+
+    def land(self, auto, stamp):
+        """Hop 2: the open conversation of the address pair captures the message, or a new one starts."""
+        conversation, participant = self.conversations.open_conversation_for(self.sender, self.page)
+        created = conversation is None
+        if created:
+            service = auto.get("conversation_service_sid") or self.conversations.default_service_sid()
+            conversation = self.conversations.create_conversation(self.db, service, stamp)
+            participant = self.conversations.add_participant(self.db, conversation["sid"], self.sender, self.page,
+                                                             "messenger", stamp)
+        else:
+            self.conversations.reactivate(self.db, conversation)
+        self.conversation, self.participant = conversation, participant
+        self.message = self.conversations.add_message(self.db, conversation["sid"], participant["sid"], self.sender,
+                                                      self.text, stamp)
+        self.hops.append({"hop": "conversation", "sid": conversation["sid"], "created": created,
+                          "participant_sid": participant["sid"], "message_sid": self.message["sid"]})
+        return created
+
+    def trigger_context(self):
+        """`trigger.conversation`: what Conversations tells Studio about the message (onMessageAdded)."""
+        return {"conversation": events.message_added(self.conversation, self.message)}
+
+    def call_webhook(self, auto, created):
+        """The webhook integration: the events the address's filters select, signed as Twilio signs them."""
+        happened = [events.message_added(self.conversation, self.message)]
+        if created:
+            happened[:0] = [events.conversation_added(self.conversation, self.participant),
+                            events.participant_added(self.conversation, self.participant)]
+        sent = []
+        for event, params in events.selected(happened, auto.get("webhook_filters")):
+            delivery = webhooks.record_delivery(self.store, self.account_sid, auto["webhook_url"],
+                                                auto.get("webhook_method", "POST"), event, params)
+            sent.append(delivery["sid"])
+            attempted = delivery["sent"] or "loopback" not in (delivery["error"] or "")
+            if attempted and not 200 <= (delivery["status"] or 0) < 300:
+                with self.store.tx() as db:
+                    self.db = db
+                    self.alert(WEBHOOK_FAILED, f"Webhook {event} to {auto['webhook_url']} failed: "
+                               f"{delivery['error'] or 'HTTP ' + str(delivery['status'])}",
+                               resource_sid=self.conversation["sid"], service_sid=self.conversation["chat_service_sid"],
+                               request_url=auto["webhook_url"], log_level="warning")
+                self.db = None
+        self.hops.append({"hop": "webhook", "url": auto["webhook_url"], "delivery_sids": sent})
+        return sent
+
+    def run_studio(self, auto, created):
+        """Hop 3: a new conversation starts the published flow; a captured message may resume a waiting one."""
+        if not created:
+            execution, waiting_at = self.studio.waiting(self.conversation["sid"])
+            if execution is None:
+                return None, []
+            flow = self.studio.flow(execution["flow_sid"])
+            run = Run(self.studio, self.db, flow["definition"], execution, self)
+            run.resume(waiting_at, {"Body": self.text, "MessageSid": self.message["sid"]})
+            self.studio.save_execution(self.db, execution)
+            return execution, run.steps
+        if auto.get("type") != "studio":
+            return None, []
+        flow = self.store.get(self.account_sid, "studio_flow", sid=auto.get("studio_flow_sid"))
+        if flow is None or flow.get("status") != "published":
+            why = "does not exist" if flow is None else "is not published"
+            self.alert(FLOW_UNAVAILABLE, f"Studio flow {auto.get('studio_flow_sid')} of address {self.page} {why}: "
+                       "no execution started", resource_sid=auto.get("studio_flow_sid"),
+                       service_sid=self.conversation["chat_service_sid"])
+            return None, []
+        context = {"trigger": self.trigger_context(), "widgets": {},
+                   "flow": {"flow_sid": flow["sid"], "channel": {"address": self.sender}, "variables": {}}}
+        execution = self.studio.add_execution(self.db, flow, self.sender, self.conversation["sid"], context)
+        context["flow"]["sid"] = execution["sid"]
+        run = Run(self.studio, self.db, flow["definition"], execution, self)
+        run.follow(flow["definition"]["initial_state"], "incomingConversationMessage")
+        self.studio.save_execution(self.db, execution)
+        return execution, run.steps
+
+    def deliver(self):
+        captured = self.legacy()
+        if captured:
+            return captured
+        config, dropped = self.address()
+        if dropped:
+            return dropped
+        auto, stamp = config["auto_creation"], now()
+        with self.store.tx() as db:
+            self.db = db
+            created = self.land(auto, stamp)
+            execution, steps = self.run_studio(auto, created)
+        if execution is not None:
+            self.hops.append({"hop": "studio", "sid": execution["sid"], "status": execution["status"],
+                              "step_sids": [s["sid"] for s in steps]})
+        if self.handoff:
+            self.hops.append({"hop": "flex", "sid": self.handoff["interaction_sid"], **self.handoff})
+        deliveries = self.call_webhook(auto, created) if auto.get("type") == "webhook" else []
+        return {"delivered": True, "address_sid": config["sid"], "integration": auto.get("type"),
+                "conversation_sid": self.conversation["sid"], "conversation_created": created,
+                "participant_sid": self.participant["sid"], "message_sid": self.message["sid"],
+                "studio_execution_sid": execution["sid"] if execution and created else None,
+                "studio_step_sids": [s["sid"] for s in steps],
+                "studio_execution_status": execution["status"] if execution else None,
+                "interaction_sid": self.handoff.get("interaction_sid"), "task_sid": self.handoff.get("task_sid"),
+                "webhook_url": auto.get("webhook_url") if auto.get("type") == "webhook" else None,
+                "webhook_delivery_sids": deliveries, "alerts": self.alerts, "hops": self.hops}
 
 
-def conversation_json(account_sid, service_sid, stamp):
-    sid = new_sid("CH")
-    url = f"{BASE}/{sid}"
-    return {"account_sid": account_sid, "chat_service_sid": service_sid, "messaging_service_sid": None, "sid": sid,
-            "friendly_name": None, "unique_name": None, "attributes": "{}", "state": "active",
-            "date_created": stamp, "date_updated": stamp, "timers": {}, "url": url,
-            "links": {"participants": f"{url}/Participants", "messages": f"{url}/Messages",
-                      "webhooks": f"{url}/Webhooks"},
-            "bindings": None}
-
-
-def participant_json(account_sid, conversation_sid, sender, page, stamp):
-    sid = new_sid("MB")
-    return {"account_sid": account_sid, "conversation_sid": conversation_sid, "sid": sid, "identity": None,
-            "attributes": "{}", "messaging_binding": {"type": "messenger", "address": sender, "proxy_address": page},
-            "role_sid": None, "date_created": stamp, "date_updated": stamp,
-            "url": f"{BASE}/{conversation_sid}/Participants/{sid}", "last_read_message_index": None,
-            "last_read_timestamp": None}
-
-
-def message_json(account_sid, conversation_sid, participant_sid, sender, text, index, stamp):
-    sid = new_sid("IM")
-    url = f"{BASE}/{conversation_sid}/Messages/{sid}"
-    return {"account_sid": account_sid, "conversation_sid": conversation_sid, "sid": sid, "index": index,
-            "author": sender, "body": text, "media": None, "attributes": "{}", "participant_sid": participant_sid,
-            "date_created": stamp, "date_updated": None, "url": url, "delivery": None,
-            "links": {"delivery_receipts": f"{url}/Receipts", "channel_metadata": f"{url}/ChannelMetadata"},
-            "content_sid": None}
-
-
-def deliver(store, account_sid, page_id, sender, text):
-    """Apply one inbound message to the account's state; returns what happened."""
+def addresses_of(page_id, sender):
     page_id, sender_id = str(page_id).removeprefix(PREFIX), str(sender).removeprefix(PREFIX)
     if not page_id.isdigit() or not sender_id.isdigit():
         raise ValueError("page_id and sender must be digits (a Facebook Page ID and a page-scoped user ID)")
-    page, who = PREFIX + page_id, PREFIX + sender_id
-    config = store.get(account_sid, "address_configuration", key=page)
-    if config is None:
-        return {"delivered": False, "reason": f"no address configuration for {page}: the message is dropped"}
-    auto = config.get("auto_creation") or {}
-    if not auto.get("enabled"):
-        return {"delivered": False, "address_sid": config["sid"],
-                "reason": f"auto-creation is disabled for {page}: the message is dropped"}
-    stamp = now()
-    conversation, participant = _active_conversation(store, account_sid, who, page)
-    created = conversation is None
-    with store.tx() as db:
-        if created:
-            service = auto.get("conversation_service_sid") or _default_service(store, account_sid)
-            conversation = conversation_json(account_sid, service, stamp)
-            store.insert(db, account_sid, "conversation", conversation["sid"], conversation)
-            participant = participant_json(account_sid, conversation["sid"], who, page, stamp)
-            store.insert(db, account_sid, "participant", participant["sid"], participant, parent=conversation["sid"])
-        index = db.execute("SELECT COUNT(*) FROM resources WHERE account_sid = ? AND kind = 'message' AND parent = ?",
-                           (account_sid, conversation["sid"])).fetchone()[0]
-        message = message_json(account_sid, conversation["sid"], participant["sid"], who, text, index, stamp)
-        store.insert(db, account_sid, "message", message["sid"], message, parent=conversation["sid"])
-        execution = _studio_execution(store, db, account_sid, auto, conversation, who, stamp) if created else None
-    return {"delivered": True, "address_sid": config["sid"], "integration": auto.get("type"),
-            "conversation_sid": conversation["sid"], "conversation_created": created,
-            "participant_sid": participant["sid"], "message_sid": message["sid"],
-            "studio_execution_sid": execution["sid"] if execution else None,
-            "webhook_url": auto.get("webhook_url") if auto.get("type") == "webhook" else None}
+    return PREFIX + page_id, PREFIX + sender_id
 
 
-def _default_service(store, account_sid):
-    config = store.get(account_sid, "conversations_configuration", sid="configuration") or {}
-    return config.get("default_chat_service_sid")
+def deliver(store, account_sid, page_id, sender, text):
+    """Apply one inbound message to the account's state; returns what happened at each hop."""
+    page, who = addresses_of(page_id, sender)
+    return Delivery(store, account_sid, page, who, text).deliver()
 
 
-def _studio_execution(store, db, account_sid, auto, conversation, who, stamp):
-    """Studio starts an execution for the conversation's first message when the flow is published."""
-    if auto.get("type") != "studio":
-        return None
-    flow = store.get(account_sid, "studio_flow", sid=auto.get("studio_flow_sid"))
-    if flow is None or flow.get("status") != "published":
-        return None
-    sid = new_sid("FN")
-    url = f"https://studio.twilio.com/v2/Flows/{flow['sid']}/Executions/{sid}"
-    execution = {"sid": sid, "account_sid": account_sid, "flow_sid": flow["sid"], "flow_version": flow["revision"],
-                 "contact_sid": None, "contact_channel_address": who, "initiated_by": conversation["sid"],
-                 "status": "active", "context": {"trigger": {"conversation": {"ConversationSid": conversation["sid"]}}},
-                 "date_created": stamp, "date_updated": stamp, "url": url,
-                 "links": {"steps": f"{url}/Steps", "execution_context": f"{url}/Context"}}
-    store.insert(db, account_sid, "studio_execution", sid, execution, parent=flow["sid"])
-    return execution
-
-
-def simulate(app, body, args):
+def simulate(app_or_store, body, args=None):
     """Control plane: POST /__sandbox/messenger/inbound {page_id, sender, text, account_sid?}."""
+    store = getattr(app_or_store, "store", app_or_store)
     for name in ("page_id", "sender"):
         if body.get(name) in (None, ""):
             raise ValueError(f"{name} is required")
-    account = body.get("account_sid") or app.default_account()
-    if app.store.account(account) is None:
+    account = body.get("account_sid") or store.setting("default_account")
+    if not account:
+        raise LookupError("the sandbox has no account yet: POST /__sandbox/seed first")
+    if store.account(account) is None:
         raise LookupError(f"unknown account {account}")
-    return deliver(app.store, account, body["page_id"], body["sender"], str(body.get("text", "")))
+    return deliver(store, account, body["page_id"], body["sender"], str(body.get("text", "")))
 
 
 ACTIONS = {("POST", "/messenger/inbound"): simulate}

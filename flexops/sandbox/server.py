@@ -1,22 +1,59 @@
-"""Serve the sandbox app over loopback HTTP, in a background thread (embedded) or in the foreground (CLI)."""
+"""Serve the sandbox app over loopback HTTP, in a background thread (embedded) or in the foreground (CLI).
+
+Loopback only unless `allow_remote`; the database file (hence its -wal/-shm, which SQLite creates with the same
+mode) is readable by its owner only. Servers of this process are registered by address, so a client in the same
+process finds the control token without being told (`control_token_for`).
+"""
 import io
-import ipaddress
 import logging
+import os
 import socket
+import stat
 import threading
+from urllib.parse import urlsplit
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from ..exceptions import ConfigurationError
 from .app import SandboxApp
+from .guard import LocalGuard, is_loopback
 
 log = logging.getLogger(__name__)
+_running = {}  # (host, port) -> SandboxServer of this process
+_running_lock = threading.Lock()
 
 
-def is_loopback(host):
+def private_database(path):
+    """Create the database file 0600 before SQLite does (it would follow the umask, often 0644), and take group
+    and other access away from an existing one and its -wal/-shm: it holds credentials and the control token."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name other than localhost
-        return False
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            info = os.stat(name)
+            if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                os.chmod(name, stat.S_IMODE(info.st_mode) & 0o700)
+        except FileNotFoundError:
+            pass
+
+
+def control_token_for(url):
+    """The control token of the sandbox this process serves at `url`, or None."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    with _running_lock:
+        for (bound, bound_port), server in _running.items():
+            if bound_port == port and (bound == host or (is_loopback(bound) and is_loopback(host))):
+                return server.control_token
+    return None
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -102,7 +139,11 @@ class QuietHandler(WSGIRequestHandler):
 
 
 class SandboxServer:
-    def __init__(self, db_path, host="127.0.0.1", port=0):
+    def __init__(self, db_path, host="127.0.0.1", port=0, allow_remote=False):
+        if not is_loopback(host) and not allow_remote:
+            raise ConfigurationError(f"refusing to listen on {host}: not a loopback address, so anyone who can reach "
+                                     "it could use the sandbox; allow it explicitly (--allow-remote) if you mean it")
+        private_database(db_path)
         self.app = SandboxApp(db_path)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.httpd = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler)
@@ -110,11 +151,19 @@ class SandboxServer:
         self.httpd.open_connections = set()  # kept-alive client connections, closed on stop()
         self.host, self.port = host, self.httpd.server_port
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"  # IPv6 literals in brackets
+        self.app.guard = LocalGuard(host, self.port, allow_remote)
         self._thread = None
+        with _running_lock:
+            _running[(host.lower(), self.port)] = self
 
     @property
     def store(self):
         return self.app.store
+
+    @property
+    def control_token(self):
+        """The Bearer token of the `/__sandbox/` control plane (a secret: never log it)."""
+        return self.app.control_plane.token
 
     def start(self):
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -126,6 +175,9 @@ class SandboxServer:
         self.httpd.serve_forever()
 
     def stop(self):
+        with _running_lock:
+            if _running.get((self.host.lower(), self.port)) is self:
+                del _running[(self.host.lower(), self.port)]
         self.httpd.shutdown()
         self.httpd.server_close()
         for conn in list(self.httpd.open_connections):

@@ -9,6 +9,7 @@ write to accounts, api_keys, settings or faults, whoever writes (this process, a
 """
 import json
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -17,7 +18,7 @@ from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (sid TEXT PRIMARY KEY, auth_token TEXT NOT NULL, status TEXT NOT NULL,
-    friendly_name TEXT, date_created TEXT);
+    friendly_name TEXT, date_created TEXT, owner_sid TEXT, date_updated TEXT);
 CREATE TABLE IF NOT EXISTS api_keys (sid TEXT PRIMARY KEY, account_sid TEXT NOT NULL, secret TEXT NOT NULL,
     friendly_name TEXT);
 CREATE TABLE IF NOT EXISTS resources (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_sid TEXT NOT NULL,
@@ -37,6 +38,10 @@ INSERT OR IGNORE INTO generation (id, n) VALUES (1, 0);
     for table, events in {"accounts": ("INSERT", "UPDATE", "DELETE"), "api_keys": ("INSERT", "UPDATE", "DELETE"),
                           "settings": ("INSERT", "UPDATE", "DELETE"), "faults": ("INSERT", "DELETE")}.items()
     for event in events)  # fault counters (UPDATE) change on every faulty request: no need to reload for those
+
+
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
+FIELD = re.compile(r"[a-z_]+(\.[a-z_]+)*")
 
 
 class ControlState(NamedTuple):
@@ -63,7 +68,12 @@ class Store:
         os.makedirs(parent, exist_ok=True)
         self._local = threading.local()
         self._idle = []  # connections of threads that ended, ready for new threads
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(accounts)")}
+        for column in ("owner_sid", "date_updated"):  # databases written before subaccounts existed
+            if column not in columns:
+                conn.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")
         self._state = None
 
     def _conn(self):
@@ -109,6 +119,43 @@ class Store:
     def api_keys(self, account_sid):
         return [dict(r) for r in self.read("SELECT * FROM api_keys WHERE account_sid = ?", (account_sid,))]
 
+    def add_account(self, db, sid, auth_token, status, friendly_name, stamp, owner_sid=None):
+        db.execute("INSERT INTO accounts (sid, auth_token, status, friendly_name, date_created, date_updated, "
+                   "owner_sid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (sid, auth_token, status, friendly_name, stamp, stamp, owner_sid))
+
+    def add_api_key(self, db, sid, account_sid, secret, friendly_name):
+        db.execute("INSERT INTO api_keys (sid, account_sid, secret, friendly_name) VALUES (?, ?, ?, ?)",
+                   (sid, account_sid, secret, friendly_name))
+
+    def update_account(self, db, sid, **fields):
+        """Set columns of one account (names are the code's, never the caller's); False when it does not exist."""
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        return db.execute(f"UPDATE accounts SET {assignments} WHERE sid = ?", (*fields.values(), sid)).rowcount > 0
+
+    def account_page(self, sids_of, after_rowid=0, limit=50, friendly_name=None, status=None):
+        """Accounts that are `sids_of` or owned by it, in creation order, after a rowid: [(rowid, account)]."""
+        sql = "SELECT rowid, * FROM accounts WHERE (sid = ? OR owner_sid = ?) AND rowid > ?"
+        args = [sids_of, sids_of, after_rowid]
+        if friendly_name is not None:
+            sql += " AND friendly_name = ?"
+            args.append(friendly_name)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        rows = self.read(sql + " ORDER BY rowid LIMIT ?", (*args, limit))
+        return [(r["rowid"], dict(r)) for r in rows]
+
+    # --- connected Facebook Pages (what the Meta side of the demo would list) --------------------------
+
+    def add_page(self, db, account_sid, page_id, name):
+        db.execute("INSERT OR REPLACE INTO pages (account_sid, page_id, name) VALUES (?, ?, ?)",
+                   (account_sid, str(page_id), name))
+
+    def pages(self, account_sid):
+        return [dict(r) for r in self.read("SELECT page_id, name FROM pages WHERE account_sid = ? ORDER BY page_id",
+                                           (account_sid,))]
+
     # --- generic resources -------------------------------------------------------------------------------
 
     def get(self, account_sid, kind, sid=None, key=None):
@@ -134,16 +181,31 @@ class Store:
         return db.execute("DELETE FROM resources WHERE account_sid = ? AND kind = ? AND sid = ?",
                           (account_sid, kind, sid)).rowcount > 0
 
-    def page(self, account_sid, kind, after_seq=0, limit=50, parent="", where=None):
-        """Rows after `after_seq` in creation order; `where` is a {json_field: value} filter."""
-        sql = "SELECT seq, data FROM resources WHERE account_sid = ? AND kind = ? AND parent = ? AND seq > ?"
-        args = [account_sid, kind, parent, after_seq]
-        for field, value in (where or {}).items():
-            sql += f" AND json_extract(data, '$.{field}') = ?"
+    def page(self, account_sid, kind, after_seq=0, limit=50, parent="", where=None, conditions=(),
+             descending=False):
+        """Rows after `after_seq` in creation order (or before it, newest first, when `descending`; 0 = from the
+        start); `where` is a {json_field: value} filter, `conditions` more (json_field, operator, value) tests,
+        e.g. ("date_created", ">=", "2026-01-01T00:00:00Z")."""
+        sql = "SELECT seq, data FROM resources WHERE account_sid = ? AND kind = ? AND parent = ?"
+        args = [account_sid, kind, parent]
+        if after_seq:
+            sql += " AND seq < ?" if descending else " AND seq > ?"
+            args.append(after_seq)
+        tests = [(field, "=", value) for field, value in (where or {}).items()] + list(conditions)
+        for field, operator, value in tests:
+            if operator not in OPERATORS or not FIELD.fullmatch(field):
+                raise ValueError(f"unsupported filter {field} {operator}")
+            sql += f" AND json_extract(data, '$.{field}') {operator} ?"
             args.append(value)
-        sql += " ORDER BY seq LIMIT ?"
+        sql += " ORDER BY seq DESC LIMIT ?" if descending else " ORDER BY seq LIMIT ?"
         args.append(limit)
         return [(r["seq"], json.loads(r["data"])) for r in self.read(sql, args)]
+
+    def keyed_range(self, account_sid, kind, prefix):
+        """Resources whose natural key starts with `prefix`, newest first (an index range, not a scan)."""
+        rows = self.read("SELECT data FROM resources WHERE account_sid = ? AND kind = ? AND key >= ? AND key < ? "
+                         "ORDER BY seq DESC", (account_sid, kind, prefix, prefix + "\uffff"))
+        return [json.loads(r["data"]) for r in rows]
 
     def count(self, account_sid, kind, parent=""):
         return self.read("SELECT COUNT(*) AS n FROM resources WHERE account_sid = ? AND kind = ? AND parent = ?",
@@ -178,3 +240,45 @@ class Store:
         with self.tx() as db:
             for table in ("accounts", "api_keys", "resources", "pages", "faults", "settings"):
                 db.execute(f"DELETE FROM {table}")
+
+    # --- control plane (control-plane branch) --------------------------------------------------------------
+    # The control token lives in its own table, which reset() leaves alone: a reset wipes the sandbox's state,
+    # not the key of its control plane (clients holding it keep working).
+
+    CONTROL_TABLE = "CREATE TABLE IF NOT EXISTS control_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+    def ensure_control_token(self, candidate):
+        """The database's control token; `candidate` becomes it when there is none yet (first writer wins)."""
+        with self.tx() as db:
+            db.execute(self.CONTROL_TABLE)
+            db.execute("INSERT OR IGNORE INTO control_secrets (name, value) VALUES ('control_token', ?)", (candidate,))
+            return db.execute("SELECT value FROM control_secrets WHERE name = 'control_token'").fetchone()[0]
+
+    @staticmethod
+    def peek_control_token(path):
+        """The control token of the database at `path`, read-only: None when there is no such (readable) file or
+        it has no token yet. Never creates anything."""
+        from pathlib import Path
+
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return None
+        try:
+            row = conn.execute("SELECT value FROM control_secrets WHERE name = 'control_token'").fetchone()
+        except sqlite3.Error:  # no such table, not a database, unreadable
+            return None
+        finally:
+            conn.close()
+        return row[0] if row else None
+
+    def set_account_status(self, account_sid, status):
+        """False when there is no such account."""
+        with self.tx() as db:
+            return db.execute("UPDATE accounts SET status = ? WHERE sid = ?", (status, account_sid)).rowcount > 0
+
+    def put_page(self, account_sid, page_id, name):
+        """Connect (or rename) a Facebook Page on the account."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO pages (account_sid, page_id, name) VALUES (?, ?, ?)",
+                       (account_sid, str(page_id), name))

@@ -71,7 +71,8 @@ def lab_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def jupyter_lab(lab_root, lab_sandbox, tmp_path_factory):
-    env = {"FLEXOPS_SANDBOX_URL": lab_sandbox.url, "FLEXOPS_TARGET": "sandbox"}
+    env = {"FLEXOPS_SANDBOX_URL": lab_sandbox.url, "FLEXOPS_SANDBOX_TOKEN": lab_sandbox.server.control_token,
+           "FLEXOPS_TARGET": "sandbox"}
     server = lab.JupyterLab(lab_root, tmp_path_factory.mktemp("lab-work"), env=env).start()
     yield server
     server.stop()

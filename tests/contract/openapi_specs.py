@@ -26,7 +26,8 @@ SHA256 = "9fef3d7234dbce63ff3005a422f46fcf7e3486b369f852f61b3ede41097e5667"
 SHA1 = "7ad5d007193d541cc2e73f1556737c092c21d798"  # npm's dist.shasum
 SPEC_DIR = "package/src/services/twilio-api/"
 SPEC_FILES = {"conversations": "twilio_conversations_v1.json", "studio": "twilio_studio_v2.json",
-              "flex-api": "twilio_flex_v1.json", "api": "twilio_api_v2010.json"}
+              "flex-api": "twilio_flex_v1.json", "api": "twilio_api_v2010.json",
+              "taskrouter": "twilio_taskrouter_v1.json", "monitor": "twilio_monitor_v1.json"}
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "twilio-openapi"
 
 
@@ -96,7 +97,20 @@ def _rfc2822(value):
         return False
 
 
-FORMATS = {"date-time-rfc-2822": _rfc2822, "uri-map": lambda value: isinstance(value, dict)}
+FORMATS = {"date-time-rfc-2822": _rfc2822, "uri-map": lambda value: isinstance(value, dict),
+           "uri-path": lambda value: isinstance(value, str) and value.startswith("/")}
+
+
+def _paths_are_relative_in_2010(document):
+    """API 2010's list envelopes (`uri`, `first_page_uri`, ...) are paths relative to the host, as Twilio's own
+    examples show and its SDKs expect (they prepend the host), although the schema says `format: uri`."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in (operation.get("responses") or {}).values() if isinstance(operation, dict) else ():
+                for content in (response.get("content") or {}).values():
+                    for name, field in (content.get("schema", {}).get("properties") or {}).items():
+                        if name.endswith("uri") and field.get("format") == "uri":
+                            field["format"] = "uri-path"
 
 
 def _maps_are_open(node):
@@ -121,6 +135,8 @@ def openapi(product):
     for item in document["paths"].values():
         item.pop("servers", None)
     document["servers"] = [{"url": host(product)}]
+    if product == "api":
+        _paths_are_relative_in_2010(document)
     _maps_are_open(document["components"])
     config = Config(extra_format_validators=FORMATS, response_properties_default_policy="required",
                     additional_properties_default_policy="forbid")

@@ -6,6 +6,7 @@ To cover a new sandbox operation, add a `Step` to SCENARIO (and drop it from PEN
 import json
 import re
 from collections import namedtuple
+from datetime import datetime, timezone
 
 import pytest
 from twilio.base.exceptions import TwilioException
@@ -15,12 +16,14 @@ from flexops.sandbox.app import PRODUCTS
 from flexops.settings import Secret, Target
 
 from .openapi_specs import TARBALL, SpecUnavailable, contract_problems, error_shape_problems, operation_id, spec_path
+from .scenario_path import STEPS
 
 pytestmark = pytest.mark.contract
 
 ADDRESS = "messenger:104738392011234"
 WEBHOOK_PAGE = "204738392011235"
 WEBHOOK = "https://hooks.example.com/flexops"
+STUDIO_PAGE = "304738392011236"
 
 # call(client, results) -> anything, kept as results[name]; operation None: the step sends no Twilio request.
 Step = namedtuple("Step", "name operation call")
@@ -36,6 +39,26 @@ def flows(client):
 
 def chat(results):
     return results["a customer writes to the page (control plane)"]["conversation_sid"]
+
+
+def second_chat(results):
+    return results["a second customer writes to the page (control plane)"]["conversation_sid"]
+
+
+def execution(client, results):
+    reply = results["a customer writes to the studio page (control plane)"]
+    return flows(client)(results["demo"]["messaging_flow_sid"]).executions(reply["studio_execution_sid"])
+
+
+def first_step(client, results):
+    return execution(client, results).steps(results["list an execution's steps one a page"][0].sid)
+
+
+def subaccount(client, results):
+    return client.api.v2010.accounts(results["create a subaccount"].sid)
+
+
+SINCE, UNTIL = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 SCENARIO = [
@@ -83,6 +106,43 @@ SCENARIO = [
          lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations.list()),
     Step("list a service conversation's participants", "conversations ListServiceConversationParticipant",
          lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).participants.list()),
+    Step("the customer writes again (control plane)", None,
+         lambda c, r: r["sandbox"].control.simulate_inbound(WEBHOOK_PAGE, "7000123", "Anyone there?")),
+    Step("list a conversation's messages newest first, one a page", "conversations ListConversationMessage",
+         lambda c, r: list(conv(c).conversations(chat(r)).messages.stream(order="desc", page_size=1))),
+    Step("fetch a service conversation", "conversations FetchServiceConversation",
+         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).fetch()),
+    Step("list a service conversation's messages", "conversations ListServiceConversationMessage",
+         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(chat(r)).messages.list()),
+    Step("a second customer writes to the page (control plane)", None,
+         lambda c, r: r["sandbox"].control.simulate_inbound(WEBHOOK_PAGE, "7000999", "Hi there")),
+    Step("set a conversation inactive with timers", "conversations UpdateConversation",
+         lambda c, r: conv(c).conversations(second_chat(r)).update(state="inactive", timers_closed="PT10M",
+                                                            friendly_name="Contract chat")),
+    Step("list conversations by state and dates", "conversations ListConversation",
+         lambda c, r: conv(c).conversations.list(state="inactive", start_date="2000-01-01", end_date="2100-01-01")),
+    Step("close a service conversation", "conversations UpdateServiceConversation",
+         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations(second_chat(r)).update(
+             state="closed")),
+    Step("list a service's conversations by state", "conversations ListServiceConversation",
+         lambda c, r: conv(c).services(r["demo"]["flex_service_sid"]).conversations.list(state="closed")),
+    Step("create a studio address on another page", "conversations CreateConfigurationAddress",
+         lambda c, r: conv(c).address_configurations.create(
+             type="messenger", address=f"messenger:{STUDIO_PAGE}", auto_creation_enabled=True,
+             auto_creation_type="studio", auto_creation_studio_flow_sid=r["demo"]["messaging_flow_sid"])),
+    Step("a customer writes to the studio page (control plane)", None,
+         lambda c, r: r["sandbox"].control.simulate_inbound(STUDIO_PAGE, "7000456", "Where is my order?")),
+    Step("list a flow's executions between two dates", "studio ListExecution",
+         lambda c, r: flows(c)(r["demo"]["messaging_flow_sid"]).executions.list(date_created_from=SINCE,
+                                                                                date_created_to=UNTIL)),
+    Step("fetch an execution", "studio FetchExecution", lambda c, r: execution(c, r).fetch()),
+    Step("fetch an execution's context", "studio FetchExecutionContext",
+         lambda c, r: execution(c, r).execution_context().fetch()),
+    Step("list an execution's steps one a page", "studio ListExecutionStep",
+         lambda c, r: list(execution(c, r).steps.stream(page_size=1))),
+    Step("fetch a step", "studio FetchExecutionStep", lambda c, r: first_step(c, r).fetch()),
+    Step("fetch a step's context", "studio FetchExecutionStepContext",
+         lambda c, r: first_step(c, r).step_context().fetch()),
     Step("list flows", "studio ListFlow", lambda c, r: flows(c).list(page_size=1)),
     Step("fetch a flow", "studio FetchFlow", lambda c, r: flows(c)(r["demo"]["messaging_flow_sid"]).fetch()),
     Step("create a flow", "studio CreateFlow",
@@ -90,11 +150,33 @@ SCENARIO = [
                                       definition=r["fetch a flow"].definition, commit_message="first")),
     Step("publish a flow", "studio UpdateFlow",
          lambda c, r: flows(c)(r["create a flow"].sid).update(status="published", commit_message="go live")),
+    Step("change a flow's definition (a new revision)", "studio UpdateFlow",
+         lambda c, r: flows(c)(r["create a flow"].sid).update(
+             status="draft", definition={**r["fetch a flow"].definition, "description": "second"})),
+    Step("list a flow's revisions one a page", "studio ListFlowRevision",
+         lambda c, r: list(flows(c)(r["create a flow"].sid).revisions.stream(page_size=1))),
+    Step("fetch a flow revision", "studio FetchFlowRevision",
+         lambda c, r: flows(c)(r["create a flow"].sid).revisions("1").fetch()),
+    Step("fetch the latest published revision", "studio FetchFlowRevision",
+         lambda c, r: flows(c)(r["create a flow"].sid).revisions("LatestPublished").fetch()),
     Step("delete a flow", "studio DeleteFlow", lambda c, r: flows(c)(r["create a flow"].sid).delete()),
     Step("fetch the flex configuration", "flex-api FetchConfiguration",
          lambda c, r: c.flex_api.v1.configuration().fetch()),
     Step("fetch the account", "api FetchAccount", lambda c, r: c.api.v2010.accounts(c.account_sid).fetch()),
+    Step("create a subaccount", "api CreateAccount",
+         lambda c, r: c.api.v2010.accounts.create(friendly_name="Contract subaccount")),
+    Step("create a second subaccount", "api CreateAccount", lambda c, r: c.api.v2010.accounts.create()),
+    Step("list accounts one a page", "api ListAccount",
+         lambda c, r: list(c.api.v2010.accounts.stream(status="active", page_size=1))),
+    Step("list accounts by name", "api ListAccount",
+         lambda c, r: c.api.v2010.accounts.list(friendly_name="Contract subaccount")),
+    Step("fetch a subaccount", "api FetchAccount", lambda c, r: subaccount(c, r).fetch()),
+    Step("suspend a subaccount", "api UpdateAccount", lambda c, r: subaccount(c, r).update(status="suspended")),
+    Step("close a subaccount", "api UpdateAccount",
+         lambda c, r: subaccount(c, r).update(status="closed", friendly_name="Closed subaccount")),
 ]
+
+SCENARIO += STEPS
 
 # Emulated operations no step covers yet (each needs a reason).
 PENDING = set()
@@ -120,7 +202,8 @@ def run_steps(client, traffic, steps, results):
     return done
 
 
-PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS"}
+PLACEHOLDERS = {"conversation_sid": "CH", "service_sid": "IS",
+                "workspace_sid": "WS", "task_sid": "WT", "interaction_sid": "KD"}
 
 
 def sandbox_operations():

@@ -1,0 +1,1 @@
+"""API 2010: accounts and subaccounts (models, responses, urls)."""
