@@ -235,29 +235,29 @@ def _studio(ev):
         return hop
     steps = ev.get("steps") or []
     hop.evidence.update(execution_sid=execution["sid"], execution_status=execution.get("status"),
-                        steps=" → ".join(s.get("name") or "?" for s in steps))
+                        steps=" → ".join([steps[0].get("transitioned_from") or "Trigger"] +
+                                         [s.get("transitioned_to") or "?" for s in steps]) if steps else "")
     flex_step = next((s for s in steps if s.get("type") == SEND_TO_FLEX), None)
     if flex_step is None:
         hop.status = FAIL
         hop.detail = f"execution {execution['sid']} ({execution.get('status')}) never reached Send to Flex"
         hop.remedy = "Follow the execution's steps in Console > Studio > the flow > Executions and fix the widget " \
                      "where it stopped."
-    elif _step_failed(flex_step):
-        hop.status = FAIL
-        hop.detail = f"Send to Flex ({flex_step.get('name')}) failed to create the task"
-        hop.remedy = twilio_errors.describe(81009).remedy
-        hop.evidence["step_sid"] = flex_step.get("sid")
     else:
-        hop.status, hop.detail = PASS, f"execution {execution['sid']} ran Send to Flex ({flex_step.get('name')})"
-        hop.evidence["step_sid"] = flex_step.get("sid")
+        hop.status, hop.evidence["step_sid"] = PASS, flex_step.get("sid")
+        hop.detail = f"execution {execution['sid']} ran Send to Flex ({flex_step.get('transitioned_to')})"
+        if _step_failed(flex_step, steps):
+            error = (flex_step.get("context") or {}).get("error") or {}
+            hop.detail += ", which could not create the task" + (f": {error.get('message')}"
+                                                                  if error.get("message") else "")
     return hop
 
 
-def _step_failed(step):
-    transitioned = (step.get("transitioned_to") or "").lower()
-    context = json.dumps(step.get("context") or {}).lower()
-    return "failed" in (step.get("event") or "").lower() or "failedtoenqueue" in context \
-        or transitioned in ("failedtoenqueue",)
+def _step_failed(step, steps):
+    """Send to Flex failed when its step carries an error or the flow left it along `failedToEnqueue`."""
+    widget = step.get("transitioned_to")
+    return bool((step.get("context") or {}).get("error")) or any(
+        s.get("name") == "failedToEnqueue" and s.get("transitioned_from") == widget for s in steps)
 
 
 def _flow_problem(flow, flow_sid):
@@ -306,7 +306,10 @@ def _flex(ev):
         elif ev.get("message") is None:
             hop.status, hop.detail = PASS, "configuration: Send to Flex's workflow routes a Messenger task"
         else:
-            hop.status, hop.detail = FAIL, "no TaskRouter task was created for the conversation"
+            errors = [(s.get("context") or {}).get("error") for s in ev.get("steps") or []]
+            error = next((e for e in errors if e), None)
+            hop.status, hop.detail = FAIL, "no TaskRouter task was created for the conversation" + (
+                f" (Send to Flex: {error.get('message')})" if error else "")
             hop.remedy = twilio_errors.describe(81009).remedy
         return hop
     hop.evidence.update(task_sid=task["sid"], assignment_status=task.get("assignment_status"),
