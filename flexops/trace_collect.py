@@ -24,11 +24,11 @@ MAX_CONVERSATIONS = 1000
 PAGE_SIZE = 100
 
 
-def _call(client, fn, what):
+def call(client, fn, what):
     return retry.call(fn, what=what, client=client, deadline=DEADLINE)
 
 
-def _or_none(client, fn, what):
+def or_none(client, fn, what):
     """The resource, or None when Twilio answers 404."""
     def fetch():
         try:
@@ -37,14 +37,14 @@ def _or_none(client, fn, what):
             if exc.status == 404:
                 return None
             raise
-    return _call(client, fetch, what)
+    return call(client, fetch, what)
 
 
 def _stamp(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _attributes(raw):
+def attributes_of(raw):
     try:
         return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
     except ValueError:
@@ -61,7 +61,7 @@ def page_conversations(client, page_address, since, services=(None,), max_conver
         conversations = (client.conversations.v1.conversations if service is None
                          else client.conversations.v1.services(service).conversations)
         for kwargs in ({"start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, {"state": "active"}):
-            found = _call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
+            found = call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
                           "list conversations")
             for conversation in found:
                 seen.setdefault(conversation.sid, (service, conversation))
@@ -76,7 +76,7 @@ def _proxies(client, service, conversation):
     conversations = (client.conversations.v1.conversations if service is None
                      else client.conversations.v1.services(service).conversations)
     try:
-        participants = _call(client, lambda: conversations(conversation.sid).participants.list(page_size=PAGE_SIZE),
+        participants = call(client, lambda: conversations(conversation.sid).participants.list(page_size=PAGE_SIZE),
                              f"list participants of {conversation.sid}")
     except TwilioCallFailed:
         return set()
@@ -87,7 +87,7 @@ def latest_inbound(client, conversation_sid, service=None):
     """The conversation's most recent message from the customer (author `messenger:…`), as a dict, or None."""
     conversations = (client.conversations.v1.conversations if service is None
                      else client.conversations.v1.services(service).conversations)
-    messages = _call(client, lambda: conversations(conversation_sid).messages.list(order="desc", page_size=20, limit=20),
+    messages = call(client, lambda: conversations(conversation_sid).messages.list(order="desc", page_size=20, limit=20),
                      f"list messages of {conversation_sid}")
     for message in messages:
         if (message.author or "").startswith("messenger:"):
@@ -111,7 +111,7 @@ def newest_message(client, candidates):
 
 def address_config(client, address):
     """The address configuration as a dict, or None."""
-    config = _or_none(client, lambda: client.conversations.v1.address_configurations(address).fetch(),
+    config = or_none(client, lambda: client.conversations.v1.address_configurations(address).fetch(),
                       f"fetch the address configuration {address}")
     return config and {"sid": config.sid, "auto_creation": config.auto_creation or {}, "address": config.address}
 
@@ -121,7 +121,7 @@ def evidence(client, page_id, config, conversation_sid=None, since=None, service
     since = since or datetime.now(timezone.utc) - timedelta(days=7)
     address = address_of(page_id)
     ev = {"page_id": str(page_id), "address_name": address, "message": message, "alerts": [], "address": config}
-    flex = _or_none(client, lambda: client.flex_api.v1.configuration().fetch(), "fetch the Flex configuration")
+    flex = or_none(client, lambda: client.flex_api.v1.configuration().fetch(), "fetch the Flex configuration")
     flex_config = flex and {"status": flex.status, "taskrouter_workspace_sid": flex.taskrouter_workspace_sid,
                             "flex_service_instance_sid": flex.flex_service_instance_sid}
     ev["flex"] = {"configuration": flex_config}
@@ -139,7 +139,7 @@ def evidence(client, page_id, config, conversation_sid=None, since=None, service
 def _conversation_evidence(client, ev, conversation_sid, service, workspace):
     conversations = (client.conversations.v1.conversations if service is None
                      else client.conversations.v1.services(service).conversations)
-    conversation = _or_none(client, lambda: conversations(conversation_sid).fetch(), f"fetch {conversation_sid}")
+    conversation = or_none(client, lambda: conversations(conversation_sid).fetch(), f"fetch {conversation_sid}")
     if conversation is None:
         return
     ev["conversation"] = {"sid": conversation.sid, "state": conversation.state,
@@ -149,7 +149,7 @@ def _conversation_evidence(client, ev, conversation_sid, service, workspace):
         ev["message"] = latest_inbound(client, conversation_sid, service)
     if not workspace:
         return
-    tasks = _call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks.list(
+    tasks = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks.list(
         evaluate_task_attributes=f"conversationSid == '{conversation_sid}'", ordering="DateCreated:desc",
         page_size=20, limit=20), f"list the tasks of {conversation_sid}")
     tasks = [_task(t) for t in tasks]
@@ -158,7 +158,7 @@ def _conversation_evidence(client, ev, conversation_sid, service, workspace):
     task = ev["open_task"] or (tasks[0] if tasks else None)
     ev["task"] = task
     if task:
-        reservations = _call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks(task["sid"])
+        reservations = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks(task["sid"])
                              .reservations.list(page_size=50, limit=50), f"list reservations of {task['sid']}")
         ev["reservations"] = [{"sid": r.sid, "reservation_status": r.reservation_status, "worker_sid": r.worker_sid,
                                "worker_name": r.worker_name, "date_updated": _stamp(r.date_updated)}
@@ -168,7 +168,7 @@ def _conversation_evidence(client, ev, conversation_sid, service, workspace):
 def _task(task):
     return {"sid": task.sid, "assignment_status": task.assignment_status, "task_queue_sid": task.task_queue_sid,
             "task_queue_friendly_name": task.task_queue_friendly_name, "workflow_sid": task.workflow_sid,
-            "reason": task.reason, "attributes": _attributes(task.attributes),
+            "reason": task.reason, "attributes": attributes_of(task.attributes),
             "date_created": _stamp(task.date_created)}
 
 
@@ -177,7 +177,7 @@ def _studio_evidence(client, ev, workspace):
     if auto.get("type") != "studio" or not auto.get("studio_flow_sid"):
         return
     flow_sid = auto["studio_flow_sid"]
-    flow = _or_none(client, lambda: client.studio.v2.flows(flow_sid).fetch(), f"fetch flow {flow_sid}")
+    flow = or_none(client, lambda: client.studio.v2.flows(flow_sid).fetch(), f"fetch flow {flow_sid}")
     ev["flow"] = flow and {"sid": flow.sid, "status": flow.status, "definition": flow.definition}
     widget = send_to_flex_state(flow.definition) if flow else None
     props = (widget or {}).get("properties") or {}
@@ -188,14 +188,14 @@ def _studio_evidence(client, ev, workspace):
     conversation = ev.get("conversation")
     if flow and conversation and (ev.get("message") or {}).get("index", 1) == 0:
         started = datetime.fromisoformat(conversation["date_created"]) - timedelta(minutes=1)
-        executions = _call(client, lambda: client.studio.v2.flows(flow_sid).executions.list(
+        executions = call(client, lambda: client.studio.v2.flows(flow_sid).executions.list(
             date_created_from=started, page_size=50, limit=50), f"list executions of {flow_sid}")
         customer = (ev.get("message") or {}).get("author")
         mine = [e for e in executions if e.contact_channel_address == customer]
         if mine:
             first = min(mine, key=lambda e: e.date_created)
             ev["execution"] = {"sid": first.sid, "status": first.status, "date_created": _stamp(first.date_created)}
-            steps = _call(client, lambda: client.studio.v2.flows(flow_sid).executions(first.sid).steps.list(
+            steps = call(client, lambda: client.studio.v2.flows(flow_sid).executions(first.sid).steps.list(
                 page_size=50, limit=50), f"list steps of {first.sid}")
             ev["steps"] = [{"sid": s.sid, "name": s.name, "type": s.type, "transitioned_from": s.transitioned_from,
                             "transitioned_to": s.transitioned_to, "context": s.context} for s in steps]
@@ -203,11 +203,11 @@ def _studio_evidence(client, ev, workspace):
 
 def _routing_evidence(client, ev, workspace, props):
     workflow_sid = props.get("workflow")
-    workflow = workflow_sid and _or_none(client, lambda: client.taskrouter.v1.workspaces(workspace)
+    workflow = workflow_sid and or_none(client, lambda: client.taskrouter.v1.workspaces(workspace)
                                          .workflows(workflow_sid).fetch(), f"fetch workflow {workflow_sid}")
     ev["flex"]["workflows"] = {workflow.sid: {"sid": workflow.sid, "friendly_name": workflow.friendly_name,
                                               "configuration": workflow.configuration}} if workflow else {}
-    channels = _call(client, lambda: client.taskrouter.v1.workspaces(workspace).task_channels.list(page_size=50),
+    channels = call(client, lambda: client.taskrouter.v1.workspaces(workspace).task_channels.list(page_size=50),
                      "list task channels")
     ev["flex"]["task_channels"] = {c.unique_name: c.sid for c in channels}
 
@@ -215,7 +215,7 @@ def _routing_evidence(client, ev, workspace, props):
 def legacy_flow(client, address):
     """An enabled legacy Flex Flow that holds the Page (contact identity), or None."""
     try:
-        flows = _call(client, lambda: client.flex_api.v1.flex_flow.list(page_size=50), "list legacy Flex Flows")
+        flows = call(client, lambda: client.flex_api.v1.flex_flow.list(page_size=50), "list legacy Flex Flows")
     except TwilioCallFailed:
         return None
     page = address.split(":", 1)[1]
@@ -228,7 +228,7 @@ def legacy_flow(client, address):
 
 def alerts(client, since):
     try:
-        found = _call(client, lambda: client.monitor.v1.alerts.list(start_date=since, page_size=100, limit=100),
+        found = call(client, lambda: client.monitor.v1.alerts.list(start_date=since, page_size=100, limit=100),
                       "list Monitor alerts")
     except TwilioCallFailed:
         return []
