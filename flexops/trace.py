@@ -56,6 +56,20 @@ class Trace:
         return {"page_id": self.page_id, "address": self.address, "message": self.message, "verdict": self.verdict,
                 "broken_hop": self.broken_hop, "hops": [asdict(h) for h in self.hops], "alerts": self.alerts}
 
+    def summary(self):
+        """One sentence for people: where the message got to, or what to do next."""
+        hop = next((h for h in self.hops if h.hop == self.broken_hop), None)
+        if self.verdict == "no_message":
+            if hop:
+                return f"No inbound message found, and it could not get through: {hop.hop} — {hop.detail}."
+            return (f"No inbound message to {self.address} found, and the configuration looks right: write to the "
+                    f"Page from another Facebook profile and run `flexops trace {self.page_id} --wait 120`.")
+        if hop:
+            return f"The message stopped at {hop.hop}: {hop.detail}. {hop.remedy}".strip()
+        return {"reached_agent": "The message reached an agent in Flex.",
+                "reached_flex": "The message reached Flex; no agent has accepted it yet.",
+                "handed_to_webhook": "The message was handed to the address's webhook."}[self.verdict]
+
     @property
     def reached_flex(self):
         return self.verdict in ("reached_agent", "reached_flex")

@@ -236,20 +236,37 @@ def alerts(client, since):
              "resource_sid": a.resource_sid, "date_created": _stamp(a.date_created)} for a in found]
 
 
-def wait_for_message(client, page_address, services, seconds, on_tick=None, interval=1.0):
-    """The first inbound message to the Page after now, within `seconds`: (service, conversation_sid, message)."""
-    start = datetime.now(timezone.utc)
-    known = {c.sid: latest_inbound(client, c.sid, s) for s, c in page_conversations(
-        client, page_address, start, services) if c.state == "active"}
+def wait_for_message(client, page_address, services, seconds, on_tick=None, interval=1.0,
+                     max_conversations=MAX_CONVERSATIONS):
+    """The first inbound message to the Page after now, within `seconds`: (service, conversation_sid, message).
+
+    Once: the Page's active conversations (a follow-up lands in one of them) and their latest messages. Then at
+    most once per `interval`: conversations created since the start (a first message makes one) and the latest
+    message of each active conversation of the Page.
+    """
+    start = datetime.now(timezone.utc) - timedelta(seconds=2)
+    active = [(s, c.sid) for s, c in page_conversations(client, page_address, start, services, max_conversations)
+              if c.state == "active"]
+    known = {sid: latest_inbound(client, sid, s) for s, sid in active}
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
+        polled = time.monotonic()
         if on_tick:
-            on_tick(seconds - (deadline - time.monotonic()))
-        for service, conversation in page_conversations(client, page_address, start - timedelta(seconds=2),
-                                                         services):
-            message = latest_inbound(client, conversation.sid, service)
-            before = known.get(conversation.sid)
+            on_tick(seconds - max(0.0, deadline - polled))
+        for service in services:
+            listing = (client.conversations.v1.conversations if service is None
+                       else client.conversations.v1.services(service).conversations)
+            fresh = call(client, lambda: listing.list(start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                      page_size=PAGE_SIZE), "list new conversations")
+            for conversation in fresh:
+                if conversation.sid not in known and page_address in _proxies(client, service, conversation):
+                    active.append((service, conversation.sid))
+                    known[conversation.sid] = None
+        for service, sid in active:
+            message = latest_inbound(client, sid, service)
+            before = known.get(sid)
             if message and (before is None or message["sid"] != before["sid"]):
-                return service, conversation.sid, message
-        time.sleep(interval)
-    return None
+                return service, sid, message
+        if polled + interval >= deadline:
+            return None
+        time.sleep(max(0.0, polled + interval - time.monotonic()))

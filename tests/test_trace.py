@@ -201,3 +201,25 @@ def test_bad_input_is_named_before_any_request(client, sandbox):
         with pytest.raises(ValidationError, match=parameter):
             trace.trace(client, **{"page_id": PAGE, **kwargs})
     assert sandbox.control.stats()["total"] == 0
+
+
+def test_wait_reports_a_message_written_while_waiting(client, sandbox):
+    import threading
+
+    address(client, sandbox)
+    write(sandbox, "an old message", sender="7000999")
+    ticks = []
+    writer = threading.Timer(1.2, lambda: write(sandbox, "my test message"))
+    writer.start()
+    try:
+        result = trace.trace(client, PAGE, wait_seconds=10, on_tick=ticks.append)
+    finally:
+        writer.join()
+    assert result.message and result.message["author"] == f"messenger:{CUSTOMER}"
+    assert result.verdict == "reached_flex" and 1 <= len(ticks) <= 4
+
+
+def test_wait_without_a_message_says_so(client, sandbox):
+    address(client, sandbox)
+    result = trace.trace(client, PAGE, wait_seconds=1.5)
+    assert (result.verdict, result.broken_hop, result.message) == ("no_message", None, None)
