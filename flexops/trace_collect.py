@@ -1,0 +1,272 @@
+"""Gather the evidence `trace.analyse` needs, for one message, with a bounded number of Twilio requests.
+
+Tracing a known conversation costs at most 12 requests whatever the account's size: the address, the conversation,
+its latest messages, Flex's configuration, the conversation's tasks (TaskRouter evaluates the attribute filter),
+the task's reservations, the flow, its executions since the conversation started, that execution's steps, Send to
+Flex's workflow, the workspace's task channels, and the Monitor alerts of the window. Finding the message for a
+Page scans conversations once (bounded, concurrent); waiting for a new one polls once a second.
+"""
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from twilio.base.exceptions import TwilioRestException
+
+from . import retry
+from .addresses import address_of
+from .exceptions import TwilioCallFailed
+from .studio import send_to_flex_state
+
+DEADLINE = 30
+WORKERS = 8
+MAX_CONVERSATIONS = 1000
+PAGE_SIZE = 100
+
+
+def call(client, fn, what):
+    return retry.call(fn, what=what, client=client, deadline=DEADLINE)
+
+
+def or_none(client, fn, what):
+    """The resource, or None when Twilio answers 404."""
+    def fetch():
+        try:
+            return fn()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise
+    return call(client, fetch, what)
+
+
+def _stamp(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def attributes_of(raw):
+    try:
+        return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    except ValueError:
+        return {}
+
+
+# --- finding the message -------------------------------------------------------------------------------------
+
+def page_conversations(client, page_address, since, services=(None,), max_conversations=MAX_CONVERSATIONS):
+    """Conversations of `page_address` created since `since` or still active, newest activity unknown: a list of
+    (service, conversation) pairs, found through each conversation's participants (proxy_address is the Page)."""
+    seen, candidates = {}, []
+    for service in services:
+        conversations = (client.conversations.v1.conversations if service is None
+                         else client.conversations.v1.services(service).conversations)
+        for kwargs in ({"start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, {"state": "active"}):
+            found = call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
+                          "list conversations")
+            for conversation in found:
+                seen.setdefault(conversation.sid, (service, conversation))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pairs = list(seen.values())[:max_conversations]
+        proxies = pool.map(lambda pair: _proxies(client, *pair), pairs)
+        candidates = [pair for pair, proxy in zip(pairs, proxies) if page_address in proxy]
+    return candidates
+
+
+def _proxies(client, service, conversation):
+    conversations = (client.conversations.v1.conversations if service is None
+                     else client.conversations.v1.services(service).conversations)
+    try:
+        participants = call(client, lambda: conversations(conversation.sid).participants.list(page_size=PAGE_SIZE),
+                             f"list participants of {conversation.sid}")
+    except TwilioCallFailed:
+        return set()
+    return {(p.messaging_binding or {}).get("proxy_address") for p in participants}
+
+
+def latest_inbound(client, conversation_sid, service=None):
+    """The conversation's most recent message from the customer (author `messenger:…`), as a dict, or None."""
+    conversations = (client.conversations.v1.conversations if service is None
+                     else client.conversations.v1.services(service).conversations)
+    messages = call(client, lambda: conversations(conversation_sid).messages.list(order="desc", page_size=20, limit=20),
+                     f"list messages of {conversation_sid}")
+    for message in messages:
+        if (message.author or "").startswith("messenger:"):
+            return {"sid": message.sid, "index": message.index, "author": message.author,
+                    "date_created": _stamp(message.date_created), "conversation_sid": conversation_sid}
+    return None
+
+
+def newest_message(client, candidates):
+    """(service, conversation, message) of the newest inbound message among the candidate conversations."""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        found = pool.map(lambda pair: (pair, latest_inbound(client, pair[1].sid, pair[0])), candidates)
+        found = [(pair, message) for pair, message in found if message]
+    if not found:
+        return None
+    (service, conversation), message = max(found, key=lambda item: item[1]["date_created"] or "")
+    return service, conversation, message
+
+
+# --- the evidence for one conversation -----------------------------------------------------------------------
+
+def address_config(client, address):
+    """The address configuration as a dict, or None."""
+    config = or_none(client, lambda: client.conversations.v1.address_configurations(address).fetch(),
+                      f"fetch the address configuration {address}")
+    return config and {"sid": config.sid, "auto_creation": config.auto_creation or {}, "address": config.address}
+
+
+def evidence(client, page_id, config, conversation_sid=None, since=None, service=None, message=None):
+    """Everything `trace.analyse` reads, for the conversation (None: configuration only)."""
+    since = since or datetime.now(timezone.utc) - timedelta(days=7)
+    address = address_of(page_id)
+    ev = {"page_id": str(page_id), "address_name": address, "message": message, "alerts": [], "address": config}
+    flex = or_none(client, lambda: client.flex_api.v1.configuration().fetch(), "fetch the Flex configuration")
+    flex_config = flex and {"status": flex.status, "taskrouter_workspace_sid": flex.taskrouter_workspace_sid,
+                            "flex_service_instance_sid": flex.flex_service_instance_sid}
+    ev["flex"] = {"configuration": flex_config}
+    ev["flex_service_sid"] = flex_config and flex_config["flex_service_instance_sid"]
+    workspace = flex_config and flex_config["taskrouter_workspace_sid"]
+    if conversation_sid:
+        _conversation_evidence(client, ev, conversation_sid, service, workspace)
+    else:
+        ev["legacy_flow"] = legacy_flow(client, address)
+    _studio_evidence(client, ev, workspace)
+    ev["alerts"] = alerts(client, since)
+    return ev
+
+
+def _conversation_evidence(client, ev, conversation_sid, service, workspace):
+    conversations = (client.conversations.v1.conversations if service is None
+                     else client.conversations.v1.services(service).conversations)
+    conversation = or_none(client, lambda: conversations(conversation_sid).fetch(), f"fetch {conversation_sid}")
+    if conversation is None:
+        return
+    ev["conversation"] = {"sid": conversation.sid, "state": conversation.state,
+                          "chat_service_sid": conversation.chat_service_sid,
+                          "date_created": _stamp(conversation.date_created)}
+    if ev.get("message") is None:
+        ev["message"] = latest_inbound(client, conversation_sid, service)
+    if not workspace:
+        return
+    tasks = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks.list(
+        evaluate_task_attributes=f"conversationSid == '{conversation_sid}'", ordering="DateCreated:desc",
+        page_size=20, limit=20), f"list the tasks of {conversation_sid}")
+    tasks = [_task(t) for t in tasks]
+    ev["open_task"] = next((t for t in tasks if t["assignment_status"] in ("pending", "reserved", "assigned",
+                                                                          "wrapping")), None)
+    task = ev["open_task"] or (tasks[0] if tasks else None)
+    ev["task"] = task
+    if task:
+        reservations = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks(task["sid"])
+                             .reservations.list(page_size=50, limit=50), f"list reservations of {task['sid']}")
+        ev["reservations"] = [{"sid": r.sid, "reservation_status": r.reservation_status, "worker_sid": r.worker_sid,
+                               "worker_name": r.worker_name, "date_updated": _stamp(r.date_updated)}
+                              for r in reservations]
+
+
+def _task(task):
+    return {"sid": task.sid, "assignment_status": task.assignment_status, "task_queue_sid": task.task_queue_sid,
+            "task_queue_friendly_name": task.task_queue_friendly_name, "workflow_sid": task.workflow_sid,
+            "reason": task.reason, "attributes": attributes_of(task.attributes),
+            "date_created": _stamp(task.date_created)}
+
+
+def _studio_evidence(client, ev, workspace):
+    auto = (ev.get("address") or {}).get("auto_creation") or {}
+    if auto.get("type") != "studio" or not auto.get("studio_flow_sid"):
+        return
+    flow_sid = auto["studio_flow_sid"]
+    flow = or_none(client, lambda: client.studio.v2.flows(flow_sid).fetch(), f"fetch flow {flow_sid}")
+    ev["flow"] = flow and {"sid": flow.sid, "status": flow.status, "definition": flow.definition}
+    widget = send_to_flex_state(flow.definition) if flow else None
+    props = (widget or {}).get("properties") or {}
+    ev["flex"]["widget"] = {"name": (widget or {}).get("name"), "workflow": props.get("workflow"),
+                            "channel": props.get("channel")} if widget else None
+    if workspace and widget:
+        _routing_evidence(client, ev, workspace, props)
+    conversation = ev.get("conversation")
+    if flow and conversation and (ev.get("message") or {}).get("index", 1) == 0:
+        started = datetime.fromisoformat(conversation["date_created"]) - timedelta(minutes=1)
+        executions = call(client, lambda: client.studio.v2.flows(flow_sid).executions.list(
+            date_created_from=started, page_size=50, limit=50), f"list executions of {flow_sid}")
+        customer = (ev.get("message") or {}).get("author")
+        mine = [e for e in executions if e.contact_channel_address == customer]
+        if mine:
+            first = min(mine, key=lambda e: e.date_created)
+            ev["execution"] = {"sid": first.sid, "status": first.status, "date_created": _stamp(first.date_created)}
+            steps = call(client, lambda: client.studio.v2.flows(flow_sid).executions(first.sid).steps.list(
+                page_size=50, limit=50), f"list steps of {first.sid}")
+            ev["steps"] = [{"sid": s.sid, "name": s.name, "type": s.type, "transitioned_from": s.transitioned_from,
+                            "transitioned_to": s.transitioned_to, "context": s.context} for s in steps]
+
+
+def _routing_evidence(client, ev, workspace, props):
+    workflow_sid = props.get("workflow")
+    workflow = workflow_sid and or_none(client, lambda: client.taskrouter.v1.workspaces(workspace)
+                                         .workflows(workflow_sid).fetch(), f"fetch workflow {workflow_sid}")
+    ev["flex"]["workflows"] = {workflow.sid: {"sid": workflow.sid, "friendly_name": workflow.friendly_name,
+                                              "configuration": workflow.configuration}} if workflow else {}
+    channels = call(client, lambda: client.taskrouter.v1.workspaces(workspace).task_channels.list(page_size=50),
+                     "list task channels")
+    ev["flex"]["task_channels"] = {c.unique_name: c.sid for c in channels}
+
+
+def legacy_flow(client, address):
+    """An enabled legacy Flex Flow that holds the Page (contact identity), or None."""
+    try:
+        flows = call(client, lambda: client.flex_api.v1.flex_flow.list(page_size=50), "list legacy Flex Flows")
+    except TwilioCallFailed:
+        return None
+    page = address.split(":", 1)[1]
+    for flow in flows:
+        identity = (flow.contact_identity or "").split(":", 1)[-1]
+        if flow.channel_type == "facebook" and flow.enabled and identity == page:
+            return {"sid": flow.sid, "contact_identity": flow.contact_identity, "friendly_name": flow.friendly_name}
+    return None
+
+
+def alerts(client, since):
+    try:
+        found = call(client, lambda: client.monitor.v1.alerts.list(start_date=since, page_size=100, limit=100),
+                      "list Monitor alerts")
+    except TwilioCallFailed:
+        return []
+    return [{"sid": a.sid, "error_code": a.error_code, "log_level": a.log_level, "alert_text": a.alert_text,
+             "resource_sid": a.resource_sid, "date_created": _stamp(a.date_created)} for a in found]
+
+
+def wait_for_message(client, page_address, services, seconds, on_tick=None, interval=1.0,
+                     max_conversations=MAX_CONVERSATIONS):
+    """The first inbound message to the Page after now, within `seconds`: (service, conversation_sid, message).
+
+    Once: the Page's active conversations (a follow-up lands in one of them) and their latest messages. Then at
+    most once per `interval`: conversations created since the start (a first message makes one) and the latest
+    message of each active conversation of the Page.
+    """
+    start = datetime.now(timezone.utc) - timedelta(seconds=2)
+    active = [(s, c.sid) for s, c in page_conversations(client, page_address, start, services, max_conversations)
+              if c.state == "active"]
+    known = {sid: latest_inbound(client, sid, s) for s, sid in active}
+    deadline = time.monotonic() + seconds
+    while True:
+        polled = time.monotonic()
+        if on_tick:
+            on_tick(seconds - max(0.0, deadline - polled))
+        for service in services:
+            listing = (client.conversations.v1.conversations if service is None
+                       else client.conversations.v1.services(service).conversations)
+            fresh = call(client, lambda: listing.list(start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                      page_size=PAGE_SIZE), "list new conversations")
+            for conversation in fresh:
+                if conversation.sid not in known and page_address in _proxies(client, service, conversation):
+                    active.append((service, conversation.sid))
+                    known[conversation.sid] = None
+        for service, sid in active:
+            message = latest_inbound(client, sid, service)
+            before = known.get(sid)
+            if message and (before is None or message["sid"] != before["sid"]):
+                return service, sid, message
+        if polled + interval >= deadline:
+            return None
+        time.sleep(max(0.0, polled + interval - time.monotonic()))
