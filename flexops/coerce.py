@@ -1,6 +1,9 @@
 """Loosely typed values (notebook `-p`, CSV cells, CLI text) -> checked Python values, or a ValidationError naming
 the parameter. Papermill's `-p` turns `0012` into 12 and `true` into True or a string depending on how it was
 given; every layer above funnels its loose inputs through these, so the rules are the same everywhere."""
+import re
+from datetime import timedelta
+
 from .exceptions import ValidationError
 
 TRUE = {"true", "1", "yes", "y", "on"}
@@ -53,3 +56,19 @@ def as_list(name, value):
 def plain(value):
     """A tuple as a list (JSON and messages show lists); anything else unchanged."""
     return list(value) if isinstance(value, tuple) else value
+
+
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", re.IGNORECASE)
+
+
+def as_duration(name, value):
+    """`0s`, `30m`, `24h`, `7d`, `2w` (or a number of seconds, or a timedelta) -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    match = DURATION.fullmatch(value) if isinstance(value, str) else None
+    if not match:
+        raise ValidationError(name, "must be a duration such as 30m, 24h or 7d (units: s, m, h, d, w)", value)
+    return timedelta(**{DURATION_UNITS[match[2].lower()]: float(match[1])})

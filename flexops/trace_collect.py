@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from twilio.base.exceptions import TwilioRestException
 
 from . import retry
-from .addresses import address_of
+from .address_spec import address_of
 from .exceptions import TwilioCallFailed
 from .studio import send_to_flex_state
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from tqdm.auto import tqdm
 
 from . import addresses, trace_collect
-from .durations import parse_duration
+from .coerce import as_duration
 
 PREFIX = "messenger:"
 WORKERS = 8
@@ -55,7 +55,7 @@ def _time(value):
 
 def trace_all(client, since="7d", progress=None, workers=WORKERS):
     """[PageReach] for every Page with a Messenger address or an inbound conversation in the window."""
-    window = parse_duration(since, "since")
+    window = as_duration("since", since)
     start = datetime.now(timezone.utc) - window
     configs = {c.address: c for c in addresses.list_messenger(client, progress=progress)}
     services = sorted({(c.auto_creation or {}).get("conversation_service_sid") for c in configs.values()},

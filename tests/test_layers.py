@@ -14,15 +14,15 @@ PACKAGE = ROOT / "flexops"
 
 # From the bottom. A listed module that does not exist yet (trace, repairs, ...) is where it will go.
 LAYERS = [
-    ("errors and coercions", {"exceptions", "coerce", "atomic", "task_expressions"}),
+    ("errors and coercions", {"exceptions", "coerce", "atomic", "task_expressions", "twilio_errors"}),
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
-    ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace", "inventory", "desired",
+    ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
                     "plan", "repairs", "rollback"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
-    ("the CLI", {"cli_changes", "cli", "__init__"}),  # __init__: the public API, re-exported
+    ("the CLI", {"cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}
 MAX_LINES = 400

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from flexops import trace
-from flexops.durations import parse_duration
+from flexops.coerce import as_duration
 from flexops.exceptions import ValidationError
 from flexops.twilio_errors import describe
 
@@ -177,9 +177,9 @@ def test_workflow_problems_use_the_shared_expression_evaluator():
 
 @pytest.mark.parametrize("text, seconds", [("0s", 0), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("2w", 1209600)])
 def test_durations(text, seconds):
-    assert parse_duration(text).total_seconds() == seconds
+    assert as_duration("since", text).total_seconds() == seconds
 
 
 def test_a_bad_duration_names_the_parameter():
     with pytest.raises(ValidationError, match="since: must be a duration"):
-        parse_duration("a week")
+        as_duration("since", "a week")
