@@ -31,7 +31,8 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _show(obj, text):
+def show_html(obj, text):
+    """Rich output (HTML text or a displayable) in a notebook, `text` elsewhere."""
     if in_notebook():
         from IPython.display import HTML, display
         display(HTML(obj) if isinstance(obj, str) else obj)
@@ -44,7 +45,7 @@ def banner(client):
     target = client.flexops_target
     colour = "#1f7a1f" if target.is_sandbox else "#b3261e"
     label = "SANDBOX — no real Twilio account is touched" if target.is_sandbox else "REAL TWILIO ACCOUNT"
-    _show(f'<div style="border:3px solid {colour};padding:8px 12px;font-size:1.1em">'
+    show_html(f'<div style="border:3px solid {colour};padding:8px 12px;font-size:1.1em">'
           f'<b style="color:{colour}">{html.escape(label)}</b><br>{html.escape(target.describe())}</div>',
           f"== {label}: {target.describe()} ==")
     record("target", target.public())
@@ -127,7 +128,7 @@ def show_summary(summary, what="checks"):
     line = (f"{summary['total']} {what}: {summary['passed']} passed ✓, {summary['failed']} failed ✗, "
             f"{summary['warnings']} warning{'s' if summary['warnings'] != 1 else ''} !")
     colour = "#b3261e" if summary["failed"] else "#1f7a1f"
-    _show(f'<p style="color:{colour};font-weight:bold">{html.escape(line)}</p>', line)
+    show_html(f'<p style="color:{colour};font-weight:bold">{html.escape(line)}</p>', line)
     return summary
 
 
@@ -176,7 +177,7 @@ def _cell(value):
 
 
 def show_plan(result, title="Plan"):
-    _show(f"<p><b>{html.escape(plan_text(result))}</b></p>", plan_text(result))
+    show_html(f"<p><b>{html.escape(plan_text(result))}</b></p>", plan_text(result))
     if result.diff:
         show_table(plan_frame(result), title)
     return result
@@ -258,10 +259,17 @@ def raise_for_outcome(result):
 def show_charts(summary):
     """The inventory report's charts (`charts.for_summary`), shown as images; returns how many were drawn."""
     pictures = [(title, png) for title, png in for_summary(summary) if png]
+    for title, png in pictures:
+        show_png(png, title)
+    return len(pictures)
+
+
+def show_png(png, title):
+    """A chart (PNG bytes) as an image in a notebook, its title elsewhere; nothing when there is no chart."""
+    if png is None:
+        return
     if in_notebook():
         from IPython.display import Image, display
-        for _, png in pictures:
-            display(Image(data=png, format="png"))
+        display(Image(data=png, format="png"))
     else:
-        print("charts: " + ", ".join(title for title, _ in pictures))
-    return len(pictures)
+        print(f"chart: {title}")

@@ -2,11 +2,12 @@
 bad value stops the run with a ValidationError naming the parameter before any API call. The coercions themselves
 are `coerce.py`'s; the forms in `ui` call the same functions."""
 import os
+import re
 from pathlib import Path
 
-from .address_spec import MessengerAddress
+from .address_spec import MessengerAddress, normalise_page_id
 from .checks import validate_page_ids
-from .coerce import as_bool, as_list, as_optional_str
+from .coerce import as_bool, as_duration, as_int, as_list, as_optional_str
 from .exceptions import ValidationError
 from .inventory import parse_types
 from .plan import check_concurrency
@@ -124,3 +125,20 @@ def apply_params(target="auto", inventory="", prune=None, confirm=False, concurr
             "prune": None if prune is None else as_bool("prune", prune), "confirm": as_bool("confirm", confirm),
             "concurrency": check_concurrency(concurrency), "dry_run": as_bool("dry_run", dry_run),
             "interactive": as_bool("interactive", interactive)}
+
+
+def trace_params(target="auto", page_id="", since="7d", wait_seconds=0, conversation_sid="", all_pages=False,
+                 interactive=False):
+    """Runbook 50: the Page to trace (kept a string), the window, an optional wait for a new message."""
+    all_pages = as_bool("all_pages", all_pages)
+    page = as_optional_str("page_id", page_id)
+    if page is None and not all_pages:
+        raise ValidationError("page_id", "a Facebook Page ID is required (or all_pages=True)", page_id)
+    as_duration("since", since)
+    wait = as_int("wait_seconds", wait_seconds, minimum=0, maximum=3600)
+    conversation = as_optional_str("conversation_sid", conversation_sid)
+    if conversation and not re.fullmatch(r"CH[0-9a-fA-F]{32}", conversation):
+        raise ValidationError("conversation_sid", "must be a conversation SID (CH + 32 hex digits)", conversation)
+    return {"target": choose_target(target), "page_id": normalise_page_id(page) if page else None,
+            "since": str(since).strip(), "wait_seconds": wait, "conversation_sid": conversation,
+            "all_pages": all_pages, "interactive": as_bool("interactive", interactive)}

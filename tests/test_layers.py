@@ -20,7 +20,7 @@ LAYERS = [
     ("the client", {"client"}),
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
                     "plan", "repairs", "rollback"}),
-    ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "report_io", "reports"}),
+    ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
     ("the CLI", {"cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
 ]

@@ -341,3 +341,35 @@ def test_markup_in_names_is_shown_as_text_in_the_executed_notebook(sandbox, clie
     assert result.error is None
     text = html_shown(result.output)
     assert "&lt;script&gt;alert" in text and "<script>alert" not in text
+
+
+TRACE = "50_trace_messenger_message.ipynb"
+
+
+def test_trace_runbook_records_a_healthy_trace_and_draws_the_path(sandbox, client, run):
+    add_address(client, PAGE, sandbox.demo["messaging_flow_sid"])
+    delivered = sandbox.control.simulate_inbound(PAGE, "7000123", "hello")
+    result = run(TRACE, page_id=PAGE, all_pages=True)
+    assert result.error is None
+    trace = result.results["trace"]
+    assert (trace["verdict"], trace["broken_hop"]) == ("reached_flex", None)
+    assert trace["message"]["sid"] == delivered["message_sid"]
+    assert next(p for p in result.results["pages"] if p["page_id"] == PAGE)["reached_flex"] == 1
+    shown = html_shown(result.output)
+    assert shown.count("flexops-hop ") == 5 and "flexops-hop-warn" in shown  # no agent has accepted yet
+
+
+def test_trace_runbook_fails_on_a_broken_hop_after_recording_it(sandbox, client, run):
+    add_address(client, PAGE, sandbox.demo["draft_flow_sid"])
+    sandbox.control.simulate_inbound(PAGE, "7000123", "hello")
+    result = run(TRACE, page_id=PAGE)
+    assert result.error is not None and result.error.ename == "CheckFailed"
+    assert (result.results["trace"]["verdict"], result.results["trace"]["broken_hop"]) == ("broken", "studio")
+    assert "Publish" in next(h["remedy"] for h in result.results["trace"]["hops"] if h["hop"] == "studio")
+
+
+def test_trace_runbook_refuses_a_bad_page_id_before_any_call(sandbox, run):
+    sandbox.control.reset_stats()
+    result = run(TRACE, page_id="+15551234567")
+    assert result.error.ename == "ValidationError" and "page_id" in result.error.evalue
+    assert sandbox.control.stats()["total"] == 0

@@ -385,9 +385,78 @@ if result is not None:
     ])
 
 
+# --- 50 ------------------------------------------------------------------------------------------------------
+
+def trace_notebook():
+    return notebook([
+        md(f"""# 50 · Trace a Messenger message into Flex
+
+Answers *did the customer's message reach an agent in Flex — and if not, where did it stop and what do I fix?*
+hop by hop: **address** → **conversation** → **Studio** (or the webhook) → **Flex** (Interaction, TaskRouter task,
+queue) → **agent** (reservation). Monitor alerts in the window are shown on the hop whose resources they name.
+Nothing in this runbook changes the account.
+
+Without a message in the window the configuration of every hop is still checked, and the first one that cannot
+work is named. To test the live path, write to the Page from another Facebook profile: set `wait_seconds` (or use
+the form's **Wait for my test message**). {CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'page_id: str = ""  # Facebook Page ID, digits only (papermill: `-r page_id 0123...`)',
+            'since: str = "7d"  # how far back to look: 30m, 24h, 7d, ...',
+            "wait_seconds: int = 0  # > 0: wait up to this long for a NEW message to the Page, then trace it",
+            'conversation_sid: str = ""  # trace this known conversation (CH...) instead of the newest message',
+            "all_pages: bool = False  # also count every inbound conversation in the window, per Page",
+            INTERACTIVE),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import notebook, trace, trace_view
+
+params = flexops.trace_params(target=target, page_id=page_id, since=since, wait_seconds=wait_seconds,
+                              conversation_sid=conversation_sid, all_pages=all_pages, interactive=interactive)
+notebook.record("parameters", params)'''),
+        md(CONNECT + """
+
+With `interactive = True` the form appears here: **Trace the newest message**, or **Wait for my test message**
+while you write to the Page from Messenger; both run the same trace as the cells below."""),
+        code('''
+client = flexops.connect(params["target"])
+notebook.banner(client)
+if params["interactive"]:
+    form = trace_view.trace_form(client, **params)'''),
+        md("""## 3 · The path, hop by hop
+✓ passed, ✗ broke, ! warning (an agent has not accepted yet is a warning, not a failure), · not reached. The broken
+hop is outlined; its row says why and what to do, and the alerts table links each Twilio error code to its page."""),
+        code('''
+result = None
+if params["page_id"]:
+    result = trace.trace(client, params["page_id"], since=params["since"],
+                         wait_seconds=params["wait_seconds"] or None, conversation_sid=params["conversation_sid"])
+    trace_view.show(result)
+    notebook.record("trace", result.to_dict())'''),
+        md("""## 4 · Every Page (`all_pages = True`)
+Every inbound conversation in the window, per Page: how many reached Flex, reached an agent, broke at each hop, and
+the median seconds from the first message to the task and to acceptance."""),
+        code('''
+if params["all_pages"]:
+    from flexops import trace_many
+    pages = trace_many.trace_all(client, params["since"], progress=notebook.progress())
+    notebook.show_table(trace_many.table(pages), "Reach per Page")
+    notebook.show_png(trace_view.reach_chart(pages), "Inbound conversations by outcome")
+    notebook.record("pages", [p.row() for p in pages])'''),
+        md("""## 5 · Outcome
+A headless run ends non-zero here when the message did not reach Flex (or no message was found), after the trace
+was recorded in `results.json`."""),
+        code('''
+if result is not None:
+    trace_view.fail_if_broken(result)
+    print(result.summary())'''),
+    ])
+
+
 RUNBOOKS = {"00_connect.ipynb": connect_notebook, "10_create_messenger_address.ipynb": create_notebook,
             "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook,
-            "40_apply_inventory.ipynb": apply_notebook}
+            "40_apply_inventory.ipynb": apply_notebook, "50_trace_messenger_message.ipynb": trace_notebook}
 
 
 def build(name):
