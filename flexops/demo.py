@@ -1,8 +1,9 @@
 """`flexops demo`: the whole runbook sequence, headless, on a fresh local sandbox, in well under a minute.
 
 00 connect -> 10 create a Messenger address (Studio, retry 3) -> a customer's first message (simulated through
-the sandbox control plane) -> 20 verify -> 30 inventory report -> 10 again with the same parameters, which
-changes nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for
+the sandbox control plane) -> 20 verify -> an agent accepts the task -> 50 trace (reached an agent) -> the task is
+canceled and the customer writes again, so a stale conversation swallows it -> 50 trace (broken on purpose, at the
+conversation) -> 30 inventory report -> 10 again with the same parameters, which changes nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for
 the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder
 (executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
 """
@@ -59,8 +60,9 @@ def environment(**values):
                 os.environ[name] = value
 
 
-def execute(notebook, folder, parameters, kernel=None, progress_bar=False):
-    """Run one runbook (runs.execute_notebook) into `folder` (results.json lands there too); returns its results."""
+def execute(notebook, folder, parameters, kernel=None, progress_bar=False, may_fail=False):
+    """Run one runbook (runs.execute_notebook) into `folder` (results.json lands there too); returns its results.
+    `may_fail`: a runbook that ends non-zero on purpose (a broken trace) still returns what it recorded."""
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -70,6 +72,8 @@ def execute(notebook, folder, parameters, kernel=None, progress_bar=False):
         execute_notebook(notebook, output, parameters, kernel or kernel_name(), progress_bar=progress_bar,
                          env={run_folder.RUN_DIR_ENV: os.fspath(folder.resolve())}, extra_arguments=KERNEL_ARGS)
     except PapermillExecutionError as exc:
+        if may_fail and exc.ename == "CheckFailed":
+            return output, read_json(folder / run_folder.RESULTS, {})
         raise FlexopsError(f"{Path(notebook).name} failed: {exc.ename}: {exc.evalue} (see {output})") from None
     return output, read_json(folder / run_folder.RESULTS, {})
 
@@ -86,6 +90,42 @@ class Step:
 def _checks_line(results):
     s = results.get("summary") or {}
     return f"{s.get('passed', 0)} passed, {s.get('failed', 0)} failed, {s.get('warnings', 0)} warnings"
+
+
+def _trace_line(results):
+    trace = results.get("trace") or {}
+    broken = f" at {trace['broken_hop']}" if trace.get("broken_hop") else ""
+    return f"trace: {trace.get('verdict')}{broken}"
+
+
+def accept_as_agent(sandbox_url, task_sid):
+    """What an agent does in Flex, through the TaskRouter API: go Available, accept the offered reservation."""
+    from .client import connect, sandbox_target
+
+    client = connect(sandbox_target(url=sandbox_url))
+    workspace = client.taskrouter.v1.workspaces(client.flex_api.v1.configuration().fetch().taskrouter_workspace_sid)
+    available = next(a.sid for a in workspace.activities.list() if a.available)
+    worker = workspace.workers.list()[0]
+    workspace.workers(worker.sid).update(activity_sid=available)
+    reservation = next(r for r in workspace.tasks(task_sid).reservations.list() if r.reservation_status == "pending")
+    workspace.tasks(task_sid).reservations(reservation.sid).update(reservation_status="accepted")
+    return worker.friendly_name
+
+
+def break_on_purpose(sandbox_url, control, page_id, task_sid):
+    """The classic failure: the task ends but the conversation stays active, and the customer writes again."""
+    from .client import connect, sandbox_target
+
+    client = connect(sandbox_target(url=sandbox_url))
+    workspace = client.taskrouter.v1.workspaces(client.flex_api.v1.configuration().fetch().taskrouter_workspace_sid)
+    workspace.tasks(task_sid).update(assignment_status="wrapping")
+    workspace.tasks(task_sid).update(assignment_status="completed", reason="agent finished")
+    reply = control.simulate_inbound(page_id, DEMO_SENDER, "Hello? Anyone there?")
+    return (f"task completed, conversation {reply['conversation_sid']} left active; the customer's next message "
+            "lands in it and no agent sees it")
+
+
+STEPS = 10
 
 
 def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
@@ -107,12 +147,12 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
         step.seconds = time.monotonic() - began
         steps.append(step)
         where = f"  -> {step.notebook}" if step.notebook else ""
-        echo(f"  [{len(steps)}/6] {step.name:<22} {step.summary} ({step.seconds:.1f}s){where}")
+        echo(f"  [{len(steps)}/{STEPS}] {step.name:<22} {step.summary} ({step.seconds:.1f}s){where}")
 
-    def runbook(name, notebook, parameters, describe):
+    def runbook(name, notebook, parameters, describe, may_fail=False):
         began = time.monotonic()
         folder = out / f"{len(steps) + 1:02d}_{name.replace(' ', '_')}"
-        path, results = execute(books / notebook, folder, parameters, kernel, progress_bar)
+        path, results = execute(books / notebook, folder, parameters, kernel, progress_bar, may_fail)
         done(Step(name, describe(results), path, results), began)
         return results
 
@@ -139,6 +179,15 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
             runbook("20 verify", "20_verify_messenger_addresses.ipynb",
                     {"target": "sandbox", "page_ids": page_id, "require_first_message": True},
                     lambda r: f"verification: {_checks_line(r)}")
+            began = time.monotonic()
+            agent = accept_as_agent(server.url, reply["task_sid"])
+            done(Step("agent accepts", f"{agent} accepted task {reply['task_sid']} in Flex"), began)
+            trace = {"target": "sandbox", "page_id": page_id}
+            runbook("50 trace", "50_trace_messenger_message.ipynb", trace, _trace_line)
+            began = time.monotonic()
+            stale = break_on_purpose(server.url, control, page_id, reply["task_sid"])
+            done(Step("broken on purpose", stale), began)
+            runbook("50 trace again", "50_trace_messenger_message.ipynb", trace, _trace_line, may_fail=True)
             report = runbook("30 report", "30_inventory_report.ipynb", {"target": "sandbox"},
                              lambda r: f"{r['summary']['total']} address configuration(s) reported")
             runbook("10 create again", "10_create_messenger_address.ipynb", create,

@@ -327,7 +327,9 @@ def test_flexops_demo_runs_the_whole_sequence(tmp_path, monkeypatch):
     assert any("20 verify" in line and "0 failed" in line for line in lines)
     assert any("10 create again" in line and "no change" in line for line in lines)
     executed = sorted(out.glob("*/*.ipynb"))
-    assert [p.name for p in executed] == [CONNECT, CREATE, VERIFY, REPORT, CREATE]
+    assert any("50 trace " in line and "trace: reached_agent" in line for line in lines)
+    assert any("50 trace again" in line and "trace: broken at conversation" in line for line in lines)
+    assert [p.name for p in executed] == [CONNECT, CREATE, VERIFY, TRACE, TRACE, REPORT, CREATE]
     assert all(not str(p).startswith(str(NOTEBOOKS)) for p in executed)
     html = next(out.glob("*/inventory.html"))
     assert str(html) in done.output and "Acme Outdoor Gear" in html.read_text()
