@@ -145,6 +145,7 @@ def test_interactions_refuse_what_cannot_reach_flex(sandbox, client, flex):
     fails(404, 20404, workspace_sid="WS" + "0" * 32)
     fails(404, 20404, workflow_sid="WW" + "0" * 32)
     assert "'fax'" in fails(400, 20001, task_channel_unique_name="fax")
+    assert "priority" in fails(400, 20001, priority="high")
     tasks = client.taskrouter.v1.workspaces(flex["workspace_sid"]).tasks.list()
     assert tasks == []  # nothing was created by the failures
     with pytest.raises(TwilioRestException) as raised:

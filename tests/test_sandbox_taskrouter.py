@@ -205,3 +205,23 @@ def test_the_backend_interface_for_the_inbound_path(sandbox, flex):
         with pytest.raises(TwilioError) as raised:
             call()
         assert raised.value.status == status
+
+
+def test_an_unanswered_reservation_times_out_and_its_worker_goes_offline(flex):
+    made, ws = flex
+    config = {"task_routing": {"filters": [], "default_filter": {"queue": made["queue_sid"]}}}
+    workflow = ws.workflows.create(friendly_name="Quick", configuration=json.dumps(config), task_reservation_timeout=1)
+    other = ws.workers.create(friendly_name="bob")
+    available(ws, made)
+    task = ws.tasks.create(workflow_sid=workflow.sid, attributes="{}")
+    [first] = ws.tasks(task.sid).reservations.list()
+    available(ws, made, other.sid)  # busy with nothing: waits for the next task
+    time.sleep(1.2)
+    assert ws.workers(made["worker_sid"]).fetch().activity_name == "Offline"  # Twilio's timeout activity
+    assert ws.tasks(task.sid).reservations(first.sid).fetch().reservation_status == "timeout"
+    [second] = ws.tasks(task.sid).reservations.list(reservation_status="pending")
+    assert second.worker_sid == other.sid and ws.tasks(task.sid).fetch().assignment_status == "reserved"
+    assert [e.event_type for e in ws.events.list(event_type="reservation.timeout")] == ["reservation.timeout"]
+    with pytest.raises(TwilioRestException) as raised:
+        ws.task_queues("WQ" + "0" * 32).fetch()
+    assert raised.value.status == 404 and "TaskQueue WQ" in raised.value.msg

@@ -48,6 +48,16 @@ def _json_object(value, name):
     return value
 
 
+def _integer(properties, name, default):
+    value = properties.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid Routing: properties.{name} must be an integer, not {value!r}") from None
+
+
 class FlexBackend:
     def __init__(self, store, account_sid):
         self.store = store
@@ -117,8 +127,8 @@ class FlexBackend:
         url = f"{BASE}/Interactions/{sid}"
         with transaction(self.store, db) as db:
             task = tasks.create_task(workspace_sid, workflow_sid, task_channel, attributes,
-                                     timeout=int(properties.get("timeout") or 86400),
-                                     priority=int(properties.get("priority") or 0), db=db)
+                                     timeout=_integer(properties, "timeout", 86400),
+                                     priority=_integer(properties, "priority", 0), db=db)
             interaction = {"sid": sid, "channel": {**channel, "sid": channel_sid},
                            "routing": {"reservation": None, "properties": task}, "url": url,
                            "links": {"channels": f"{url}/Channels"}, "interaction_context_sid": None,

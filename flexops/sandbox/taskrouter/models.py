@@ -17,6 +17,8 @@ FLEX_CHANNELS = (("default", "Default"), ("voice", "Voice"), ("chat", "Programma
 FLEX_ACTIVITIES = (("Offline", False), ("Available", True), ("Unavailable", False), ("Break", False))
 TASK_UPDATES = {"canceled": ("pending", "reserved"), "wrapping": ("assigned",), "completed": ("assigned", "wrapping")}
 RESERVATION_UPDATES = ("accepted", "rejected")
+LABELS = {"workspace": "Workspace", "activity": "Activity", "channel": "TaskChannel", "queue": "TaskQueue",
+          "workflow": "Workflow", "worker": "Worker", "task": "Task", "reservation": "Reservation"}
 
 
 def _not_found(what, sid):
@@ -88,7 +90,7 @@ class TaskRouterBackend:
         found = records.load(self.store, self.account_sid, name, sid) if sid else None
         owner = found and (found.get("task_sid") if name == "reservation" else found.get("workspace_sid"))
         if found is None or (parent is not None and owner != parent):
-            raise _not_found(name.replace("queue", "TaskQueue").title(), sid)
+            raise _not_found(LABELS[name], sid)
         return found
 
     def fetch(self, name, workspace_sid, sid, parent=None):

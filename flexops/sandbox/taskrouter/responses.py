@@ -102,7 +102,7 @@ def update_workflow(ctx, workspace_sid, sid):
 # --- workers ---------------------------------------------------------------------------------------------
 
 def list_workers(ctx, workspace_sid):
-    _workspace(ctx, workspace_sid)
+    _backend(ctx).expire(workspace_sid)  # a reservation timeout moves its worker to the timeout activity
     args = ctx.request.args
     available = args.get("Available")
     flag = None if available is None else available.lower() in ("true", "1")
@@ -113,7 +113,9 @@ def list_workers(ctx, workspace_sid):
 
 
 def fetch_worker(ctx, workspace_sid, sid):
-    return json_response(_backend(ctx).fetch("worker", workspace_sid, sid))
+    backend = _backend(ctx)
+    backend.expire(workspace_sid)
+    return json_response(backend.fetch("worker", workspace_sid, sid))
 
 
 def create_worker(ctx, workspace_sid):
