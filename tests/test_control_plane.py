@@ -58,7 +58,8 @@ def test_health_needs_no_token_and_tells_nothing_more(sandbox):
 @pytest.mark.parametrize("method,action", ACTIONS, ids=[f"{m} {a}" for m, a in ACTIONS])
 def test_every_other_action_refuses_a_missing_or_wrong_token(sandbox, method, action):
     before = (accounts(sandbox), sandbox.store.setting("default_account"))
-    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {sandbox.demo['auth_token']}"},
+    for headers in ({}, {"Authorization": "Bearer wrong-token"},
+                    {"Authorization": f"Basic {sandbox.demo['auth_token']}"},
                     {"Authorization": f"Bearer {sandbox.server.control_token}x"}):
         status, body, reply = raw(sandbox, method, f"/__sandbox/{action}",
                                   {**headers, "Content-Type": "application/json"}, '{"name": "demo"}')
@@ -97,6 +98,9 @@ def test_each_action_still_does_what_it_did(sandbox):
     assert control.faults() == []
     assert control.set_latency(5) == {"latency_ms": 5.0}
     assert control._call("GET", "settings") == {"latency_ms": 5.0}
+    for bad in ("fast", -1, True):
+        with pytest.raises(Exception, match="latency_ms must be a number of milliseconds"):
+            control.set_latency(bad)
     control.set_latency(0)
     sandbox.client().api.v2010.accounts(demo["account_sid"]).fetch()
     assert control.stats()["requests"] == {"GET api": 1} and control.stats()["total"] == 1

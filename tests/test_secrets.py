@@ -160,7 +160,7 @@ def wrong_token_sandbox(secret_sandbox, monkeypatch):
             body = json.dumps({"account_sid": demo["account_sid"], "auth_token": wrong, "api_key": None,
                                "api_secret": None})
             return Response(body, content_type="application/json")(environ, start_response)
-        environ["HTTP_HOST"] = f"127.0.0.1:{server.port}"  # a reverse proxy's job: the sandbox answers only its own Host
+        environ["HTTP_HOST"] = f"127.0.0.1:{server.port}"  # as a reverse proxy must: the sandbox answers its own Host
         return server.app(environ, start_response)
 
     front = make_server("127.0.0.1", 0, app, threaded=True)

@@ -127,7 +127,10 @@ def get_settings(call):
 
 
 def put_settings(call):
-    call.store.set_setting("latency_ms", float(call.body.get("latency_ms", 0)))
+    latency = call.body.get("latency_ms", 0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
+        raise ValueError(f"latency_ms must be a number of milliseconds, 0 or more, not {latency!r}")
+    call.store.set_setting("latency_ms", float(latency))
     return get_settings(call)
 
 
