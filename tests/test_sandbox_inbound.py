@@ -290,3 +290,18 @@ def test_a_legacy_flex_flow_on_the_page_captures_the_message_and_the_collision_i
     assert (alert.error_code, alert.resource_sid, alert.log_level) == ("45212", legacy.sid, "warning")
     client.flex_api.v1.flex_flow(legacy.sid).update(enabled=False)
     assert inbound(sandbox)["conversation_created"]
+
+
+# --- the entry the control plane calls ------------------------------------------------------------------------
+
+def test_simulate_checks_its_body_before_anything_changes(sandbox):
+    from flexops.sandbox.inbound import simulate
+
+    with pytest.raises(ValueError, match="page_id"):
+        simulate(sandbox.app, {"sender": CUSTOMER})
+    with pytest.raises(ValueError, match="digits"):
+        simulate(sandbox.store, {"page_id": "my-page", "sender": CUSTOMER, "account_sid": sandbox.demo["account_sid"]})
+    with pytest.raises(LookupError, match="unknown account"):
+        simulate(sandbox.store, {"page_id": PAGE, "sender": CUSTOMER, "account_sid": "AC" + "0" * 32})
+    reply = simulate(sandbox.store, {"page_id": PAGE, "sender": CUSTOMER, "account_sid": sandbox.demo["account_sid"]})
+    assert reply["delivered"] is False and "no address configuration" in reply["reason"]

@@ -198,7 +198,8 @@ def test_conversation_list_filters_and_service_scoped_variants(client, sandbox):
     [message] = scoped(second).messages.list()
     assert message.body == "hello" and f"/Services/{service}/" in message.url
     other = client.conversations.v1.services.list()[1].sid
-    assert other != service and twilio_error(client.conversations.v1.services(other).conversations(second).fetch).status == 404
+    elsewhere = client.conversations.v1.services(other).conversations(second)
+    assert other != service and twilio_error(elsewhere.fetch).status == 404
 
 
 def test_messages_list_in_both_orders_across_pages(client, sandbox):

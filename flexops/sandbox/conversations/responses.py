@@ -1,5 +1,6 @@
 """Conversations v1 over HTTP: parse the form or query, call ConversationsBackend, render Twilio's JSON."""
 from ..context import json_response, no_content
+from ..errors import not_found
 from .models import LIST_PATH, ConversationsBackend, in_service
 
 AUTO_CREATION_FORM = {"AutoCreation.Type": "type", "AutoCreation.ConversationServiceSid": "conversation_service_sid",
@@ -47,7 +48,10 @@ def list_addresses(ctx):
 
 
 def fetch_configuration(ctx):
-    return json_response(ctx.get("conversations_configuration", sid="configuration"))
+    found = backend(ctx).configuration()
+    if found is None:
+        raise not_found(ctx.path)
+    return json_response(found)
 
 
 def list_services(ctx):

@@ -159,7 +159,8 @@ class StudioBackend:
 
     def save_execution(self, db, execution, new=False):
         if new:
-            self.store.insert(db, self.account_sid, EXECUTION, execution["sid"], execution, parent=execution["flow_sid"])
+            self.store.insert(db, self.account_sid, EXECUTION, execution["sid"], execution,
+                              parent=execution["flow_sid"])
             return
         execution["date_updated"] = now()
         self.store.replace(db, self.account_sid, EXECUTION, execution["sid"], execution)
