@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 SLOW_MARKERS = ("notebook", "browser", "contract", "slow")  # contract: loads and checks all of Twilio's OpenAPI
-SLOW_FIXTURES = {"run", "chromium", "jupyter_lab", "browser"}  # the notebook tests' papermill runner; browser
+SLOW_FIXTURES = {"run", "chromium", "jupyter_lab", "browser", "served"}  # papermill runner; browser; `sandbox serve`
 FAST = os.environ.get("FLEXOPS_TEST_FAST") == "1"
 
 

@@ -60,6 +60,7 @@ def test_serve_prints_url_token_and_credentials_and_serves_the_sdk(tmp_path, mon
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+@pytest.mark.slow  # starts a process
 def test_serve_refuses_a_non_loopback_address_without_allow_remote(tmp_path):
     db = tmp_path / "remote.db"
     done = subprocess.run([sys.executable, "-m", "flexops.cli", "sandbox", "serve", "--host", "0.0.0.0", "--port",

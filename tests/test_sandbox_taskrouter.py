@@ -11,10 +11,21 @@ from flexops.sandbox.taskrouter.models import TaskRouterBackend
 
 
 @pytest.fixture
-def flex(sandbox):
+def account(sandbox):
+    """An account of its own (the demo seed already has Flex's workspace), where each test provisions one."""
+    return sandbox.control.create_account("taskrouter tests")["account_sid"]
+
+
+@pytest.fixture
+def client(sandbox, account):
+    return sandbox.client(account)
+
+
+@pytest.fixture
+def flex(sandbox, account, client):
     """A Flex workspace (as Flex provisions it) and the SDK's handle on it."""
-    made = TaskRouterBackend(sandbox.store, sandbox.demo["account_sid"]).create_flex_workspace()
-    return made, sandbox.client().taskrouter.v1.workspaces(made["workspace_sid"])
+    made = TaskRouterBackend(sandbox.store, account).create_flex_workspace()
+    return made, client.taskrouter.v1.workspaces(made["workspace_sid"])
 
 
 def available(ws, made, worker_sid=None):
@@ -192,9 +203,9 @@ def test_bad_expressions_and_configurations_are_400s_naming_them(flex):
     assert raised.value.status == 404
 
 
-def test_the_backend_interface_for_the_inbound_path(sandbox, flex):
+def test_the_backend_interface_for_the_inbound_path(sandbox, account, flex):
     made, _ = flex
-    backend = TaskRouterBackend(sandbox.store, sandbox.demo["account_sid"])
+    backend = TaskRouterBackend(sandbox.store, account)
     task = backend.create_task(made["workspace_sid"], made["workflow_sid"], "chat", {"channelType": "messenger"})
     assert task["assignment_status"] == "pending" and task["task_queue_sid"] == made["queue_sid"]
     assert [t["sid"] for t in backend.tasks(made["workspace_sid"], assignment_status="pending")] == [task["sid"]]
