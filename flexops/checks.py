@@ -9,7 +9,7 @@ Studio flow and Conversations service is fetched once, and first-message evidenc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import address_spec, addresses, retry
+from . import address_spec, addresses, path_checks, retry
 from .evidence import MAX_CONVERSATIONS, WORKERS, call as _call, scan
 from .exceptions import CheckFailed, TwilioCallFailed
 from .settings import mask_sid
@@ -217,7 +217,7 @@ def verify(client, page_ids=None, require_first_message=True, flows=None, since_
     rows = []
     for address, config in configs.items():
         rows.extend(_address_rows(address, config, flows, services, evidence, notes, require_first_message))
-    return rows
+    return path_checks.with_path_rows(client, configs, flows, rows, CheckResult)
 
 
 def _prefetch(flows, sid):

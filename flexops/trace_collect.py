@@ -11,33 +11,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from twilio.base.exceptions import TwilioRestException
-
 from . import retry
 from .address_spec import address_of
+from .evidence import WORKERS, call
 from .exceptions import TwilioCallFailed
 from .studio import send_to_flex_state
 
-DEADLINE = 30
-WORKERS = 8
 MAX_CONVERSATIONS = 1000
 PAGE_SIZE = 100
 
 
-def call(client, fn, what):
-    return retry.call(fn, what=what, client=client, deadline=DEADLINE)
-
-
 def or_none(client, fn, what):
     """The resource, or None when Twilio answers 404."""
-    def fetch():
-        try:
-            return fn()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise
-    return call(client, fetch, what)
+    return call(client, retry.none_if_missing(fn), what)
 
 
 def _stamp(value):
@@ -81,6 +67,11 @@ def _proxies(client, service, conversation):
     except TwilioCallFailed:
         return set()
     return {(p.messaging_binding or {}).get("proxy_address") for p in participants}
+
+
+def page_of(client, service, conversation):
+    """The Messenger Page address a conversation belongs to (its participants' proxy address), or None."""
+    return next((p for p in _proxies(client, service, conversation) if str(p).startswith("messenger:")), None)
 
 
 def latest_inbound(client, conversation_sid, service=None):
@@ -202,28 +193,45 @@ def _studio_evidence(client, ev, workspace):
 
 
 def _routing_evidence(client, ev, workspace, props):
-    workflow_sid = props.get("workflow")
-    workflow = workflow_sid and or_none(client, lambda: client.taskrouter.v1.workspaces(workspace)
-                                         .workflows(workflow_sid).fetch(), f"fetch workflow {workflow_sid}")
-    ev["flex"]["workflows"] = {workflow.sid: {"sid": workflow.sid, "friendly_name": workflow.friendly_name,
-                                              "configuration": workflow.configuration}} if workflow else {}
+    ev["flex"].update(routing_evidence(client, workspace, [props.get("workflow")]))
+
+
+def routing_evidence(client, workspace, workflow_sids):
+    """{"workflows": {WW: {sid, friendly_name, configuration}}, "task_channels": {unique_name: TC}} of Flex's
+    workspace: the named workflows (a missing one is simply absent) and every task channel."""
+    workflows = {}
+    for sid in sorted({s for s in workflow_sids if s}):
+        workflow = or_none(client, lambda sid=sid: client.taskrouter.v1.workspaces(workspace).workflows(sid).fetch(),
+                           f"fetch workflow {sid}")
+        if workflow:
+            workflows[workflow.sid] = {"sid": workflow.sid, "friendly_name": workflow.friendly_name,
+                                       "configuration": workflow.configuration}
     channels = call(client, lambda: client.taskrouter.v1.workspaces(workspace).task_channels.list(page_size=50),
-                     "list task channels")
-    ev["flex"]["task_channels"] = {c.unique_name: c.sid for c in channels}
+                    "list task channels")
+    return {"workflows": workflows, "task_channels": {c.unique_name: c.sid for c in channels}}
+
+
+def legacy_flows(client):
+    """{page id: flow dict} of the enabled legacy Flex Flows (channel type facebook) holding a Page."""
+    try:
+        flows = call(client, lambda: client.flex_api.v1.flex_flow.list(page_size=50), "list legacy Flex Flows")
+    except TwilioCallFailed:
+        return {}
+    return {(flow.contact_identity or "").split(":", 1)[-1]: {
+        "sid": flow.sid, "contact_identity": flow.contact_identity, "friendly_name": flow.friendly_name}
+        for flow in flows if flow.channel_type == "facebook" and flow.enabled}
 
 
 def legacy_flow(client, address):
     """An enabled legacy Flex Flow that holds the Page (contact identity), or None."""
-    try:
-        flows = call(client, lambda: client.flex_api.v1.flex_flow.list(page_size=50), "list legacy Flex Flows")
-    except TwilioCallFailed:
-        return None
-    page = address.split(":", 1)[1]
-    for flow in flows:
-        identity = (flow.contact_identity or "").split(":", 1)[-1]
-        if flow.channel_type == "facebook" and flow.enabled and identity == page:
-            return {"sid": flow.sid, "contact_identity": flow.contact_identity, "friendly_name": flow.friendly_name}
-    return None
+    return legacy_flows(client).get(address.split(":", 1)[1])
+
+
+def open_task_conversations(client, workspace):
+    """The conversation SIDs that have an open Flex task (pending, reserved, assigned or wrapping)."""
+    tasks = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks.list(
+        assignment_status=["pending", "reserved", "assigned", "wrapping"], page_size=1000), "list open tasks")
+    return {attributes_of(t.attributes).get("conversationSid") for t in tasks} - {None}
 
 
 def alerts(client, since):

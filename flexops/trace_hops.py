@@ -208,7 +208,7 @@ def flex_hop(ev):
         hop.remedy = "Set up Flex (Console > Flex) before routing Messenger to it."
         return hop
     hop.evidence["workspace_sid"] = config.get("taskrouter_workspace_sid")
-    problem = _routing_problem(flex)
+    problem = routing_problem(flex)
     task = ev.get("task")
     if task is None:
         if problem:
@@ -239,7 +239,7 @@ def flex_hop(ev):
     return hop
 
 
-def _routing_problem(flex):
+def routing_problem(flex):
     """(detail, remedy) when Send to Flex's workflow or task channel cannot route a Messenger task, else None."""
     widget = flex.get("widget") or {}
     workflows, channels = flex.get("workflows") or {}, flex.get("task_channels") or {}

@@ -196,7 +196,8 @@ def test_verify_passes_after_a_first_message(sandbox, client):
     sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hello")
     rows = checks.verify(client, [PAGE])
     assert [r.check for r in rows] == ["exists", "type", "auto-creation", "flow exists", "flow published",
-                                       "flow valid", "flow reaches Send to Flex", "retry count", "first message"]
+                                       "flow valid", "flow reaches Send to Flex", "retry count", "first message",
+                                       "Flex routing", "legacy Flex Flow"]
     assert all(r.status == "pass" for r in rows), checks.table(rows).to_string()
     assert rows[0].subject == "messenger:" + PAGE
 
@@ -262,8 +263,8 @@ def test_verify_is_cheap_for_many_addresses(sandbox, client):
     """60 addresses over 3 flows: list pages + one fetch per flow + the conversation scan, nothing per address."""
     flow_sids = [sandbox.demo["messaging_flow_sid"]] + [
         client.studio.v2.flows.create(friendly_name=f"Flex {n}", status="published",
-                                      definition=seed.messaging_flow_definition("WW" + "1" * 32,
-                                                                                "TC" + "2" * 32)).sid
+                                      definition=seed.messaging_flow_definition(sandbox.demo["workflow_sid"],
+                                                                                sandbox.demo["chat_channel_sid"])).sid
         for n in range(2)]
     pages = [f"90000000000{n:02d}" for n in range(60)]
     for n, page in enumerate(pages):
@@ -275,11 +276,14 @@ def test_verify_is_cheap_for_many_addresses(sandbox, client):
         sandbox.control.reset_stats()
         rows = checks.verify(client, ids, require_first_message=False, flows=cache)
         requests = sandbox.control.stats()["requests"]
-        assert len(rows) == 60 * 9
+        assert len(rows) == 60 * 11
         list_pages = 2  # 60 addresses, 50 a page
         flow_fetches = 3 if ids is None else 0  # the second run reuses the cache
         conversation_scan = 1 + 3  # one page of conversations, participants of each of the 3 conversations
-        assert sum(requests.values()) == list_pages + flow_fetches + conversation_scan, requests
+        # the path: Flex configuration, the one workflow, task channels, open tasks, active conversations (the 3
+        # have open tasks: no participants asked), legacy Flex Flows, Monitor alerts
+        path = 7
+        assert sum(requests.values()) == list_pages + flow_fetches + conversation_scan + path, requests
     summary = checks.summary(rows)
     assert summary["failed"] == 0 and summary["warnings"] == 57
 

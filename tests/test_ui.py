@@ -200,4 +200,4 @@ def test_the_form_makes_what_the_headless_runbook_makes(sandbox, client):
     assert made[PAGE] == made[PAGE2] and made[PAGE]["retry_count"] == 2
     recorded = notebook.results()
     assert recorded["result"]["address"] == f"messenger:{PAGE}" and recorded["stored"]["retry_count"] == 2
-    assert recorded["summary"] == {"passed": 8, "failed": 0, "warnings": 1, "total": 9, "unreachable": False}
+    assert recorded["summary"] == {"passed": 10, "failed": 0, "warnings": 1, "total": 11, "unreachable": False}
