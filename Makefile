@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv chromium demo test test-fast bench screenshots clean
+.PHONY: venv chromium demo test test-fast lab bench screenshots clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: venv chromium
 # nobody marked fails here, saying how to mark it (tests/conftest.py).
 test-fast: venv
 	FLEXOPS_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow" -q
+
+# JupyterLab on notebooks/ with the flexops kernel, on loopback only. Without Twilio credentials the runbooks use the
+# local sandbox (.flexops/sandbox.db in this folder); with them (TWILIO_* or a twilio-cli profile) the real account.
+lab: venv
+	FLEXOPS_SANDBOX_DB="$(CURDIR)/.flexops/sandbox.db" $(BIN)/jupyter lab --ip 127.0.0.1 --no-browser \
+		--notebook-dir notebooks --ServerApp.open_browser=False
 
 screenshots: venv chromium
 	$(BIN)/python tools/screenshots.py

@@ -7,6 +7,7 @@ addresses exist, runbook 20 verifies them, flexops.reports writes the HTML inven
     docs/img/create-form.png       runbook 10 with interactive = True: the form filled in, planned, asking Confirm
     docs/img/verify-table.png      runbook 20's verification table, as run in Lab
     docs/img/inventory-report.png  the HTML inventory report (runbook 30 / flexops.reports), opened as file://
+    docs/img/trace-path.png        runbook 50's picture of the path into Flex for the form's page, as run in Lab
 """
 import argparse
 import sys
@@ -20,6 +21,7 @@ import lab  # noqa: E402  (tests/browser/lab.py: shared with the browser tests)
 
 OUT = REPO / "docs" / "img"
 VERIFY_NOTEBOOK = "20_verify_messenger_addresses.ipynb"
+TRACE_NOTEBOOK = "50_trace_messenger_message.ipynb"
 FORM_PAGE = "204738392011235"  # Acme Support: created through the form, then gets a first message
 WEBHOOK_PAGE = "104738392011234"  # Acme Outdoor Gear: a webhook address with no message yet (a warning row)
 VIEWPORT = (1280, 1600)
@@ -78,6 +80,15 @@ def shoot_verify_table(browser, jupyter_lab, out):
     page.close()
 
 
+def shoot_trace_path(browser, jupyter_lab, out):
+    """Run runbook 50 for the form's page (its customer wrote, the task waits for an agent) and picture the path."""
+    page = browser.new_page()
+    nb = lab.Notebook(page, jupyter_lab, TRACE_NOTEBOOK).open()
+    nb.run_all()
+    shoot(page.locator(".flexops-trace").first, out / "trace-path.png")
+    page.close()
+
+
 def shoot_inventory_report(browser, client, previous, work, out):
     """Collect the inventory (with verification), export the HTML report (changes since `previous`), open it from
     disk, picture the page."""
@@ -103,7 +114,8 @@ def main(argv=None):
         work = Path(tmp)
         server, _demo = lab.start_sandbox(work / "sandbox.db")
         try:
-            root = lab.copy_notebooks(work / "root", **{lab.CREATE_NOTEBOOK: {"interactive": True}})
+            root = lab.copy_notebooks(work / "root", **{lab.CREATE_NOTEBOOK: {"interactive": True},
+                                                        TRACE_NOTEBOOK: {"page_id": FORM_PAGE}})
             env = {"FLEXOPS_SANDBOX_URL": server.url, "FLEXOPS_SANDBOX_TOKEN": server.control_token,
                    "FLEXOPS_TARGET": "sandbox"}
             with lab.JupyterLab(root, work / "lab", env=env) as jupyter_lab, \
@@ -111,11 +123,12 @@ def main(argv=None):
                 shoot_create_form(browser, jupyter_lab, args.out)
                 client, before = add_traffic_and_addresses(server.url)
                 shoot_verify_table(browser, jupyter_lab, args.out)
+                shoot_trace_path(browser, jupyter_lab, args.out)
                 shoot_inventory_report(browser, client, before, work, args.out)
                 jupyter_lab.shutdown_kernels()
         finally:
             server.stop()
-    for name in ("create-form.png", "verify-table.png", "inventory-report.png"):
+    for name in ("create-form.png", "verify-table.png", "trace-path.png", "inventory-report.png"):
         print(f"wrote {(args.out / name).relative_to(REPO) if args.out.is_relative_to(REPO) else args.out / name}")
 
 
