@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
            "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec",
            "verify_params", "report_params", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError",
-           "ConnectionFailed", "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed", "ValidationError",
-           "__version__"]
+           "ConnectionFailed", "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed",
+           "ValidationError", "__version__"]
