@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = ["connect", "resolve_target", "MessengerAddress", "ensure", "find", "list_messenger", "remove",
            "CheckResult", "preflight", "verify", "apply_params", "connect_params", "create_params", "create_spec",
-           "verify_params", "report_params", "trace_params", "trace", "Secret", "Target", "mask_sid", "CheckFailed", "ConfigurationError",
+           "verify_params", "report_params", "trace_params", "trace", "Secret", "Target", "mask_sid", "CheckFailed",
+           "ConfigurationError",
            "ConnectionFailed", "DesiredStateError", "FlexopsError", "LockHeld", "RollbackRefused", "TwilioCallFailed",
            "ValidationError", "__version__"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import checks, inventory, reports
+from . import checks, inventory, reports, run_folder, run_index
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_trace import trace_command
 from .client import connect
@@ -201,7 +201,7 @@ def run_command(notebook, parameters, raw_parameters, parameters_file, target, r
       flexops run notebooks/10_create_messenger_address.ipynb -p page_id 0012345678 -p dry_run true
       flexops runs list; flexops runs show latest; flexops runs verify latest
     """
-    from . import runs
+    from . import runs  # papermill and jupyter_client load only for `flexops run`: the other commands start quickly
 
     record = runs.execute(notebook, dict(parameters), target=target, runs_dir=runs_dir,
                           raw_parameters=dict(raw_parameters), parameters_file=parameters_file, no_input=no_input,
@@ -229,8 +229,6 @@ def runs_list(runs_dir, as_json):
     """One row per run, oldest first: id, notebook, target, status, started (UTC), duration, changes (calls
     Twilio accepted; `+N failed`: refused or failed; `+N unanswered`: sent when the run was killed, outcome
     unknown). Status `aborted`: the run's process was killed."""
-    from . import run_folder, run_index
-
     rows = [run_index.row(folder, manifest) for folder, manifest in run_folder.list_runs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -255,8 +253,6 @@ def runs_list(runs_dir, as_json):
 def runs_show(run, runs_dir, as_json):
     """What RUN (an id, a unique part of one, a folder, or `latest`) ran, against which account, how it ended and
     each change it made."""
-    from . import run_folder, run_index
-
     folder = run_folder.find_run(run, runs_dir)
     if not as_json:
         click.echo(run_index.describe(folder))
@@ -272,8 +268,6 @@ def runs_show(run, runs_dir, as_json):
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="[default: FLEXOPS_RUNS_DIR or runs/]")
 def runs_verify(run, runs_dir):
     """Check RUN's audit hash chain; exit 1 naming the first bad line when it was tampered with."""
-    from . import run_folder
-
     ok, line, message = run_folder.verify_run(run, runs_dir)
     click.secho(("ok: " if ok else "BROKEN: ") + message, fg="green" if ok else "red", err=not ok)
     sys.exit(0 if ok else 1)

@@ -1,10 +1,10 @@
 """The runbooks' parameter sets (notebook and CLI): every runbook funnels its parameters through here first, so a
 bad value stops the run with a ValidationError naming the parameter before any API call. The coercions themselves
 are `coerce.py`'s; the forms in `ui` call the same functions."""
-import os
 import re
 from pathlib import Path
 
+from . import run_folder
 from .address_spec import MessengerAddress, normalise_page_id
 from .checks import validate_page_ids
 from .coerce import as_bool, as_duration, as_int, as_list, as_optional_str
@@ -99,7 +99,7 @@ def verify_params(target="auto", page_ids="", require_first_message=True, intera
 def report_params(target="auto", types="", out_dir="", since="", default_out="out/reports"):
     """Runbook 30: `out_dir` blank = the run folder when there is one (FLEXOPS_RUN_DIR), else `default_out`."""
     chosen = parse_types(as_list("types", types) or None)
-    folder = as_optional_str("out_dir", out_dir) or os.environ.get("FLEXOPS_RUN_DIR") or default_out
+    folder = as_optional_str("out_dir", out_dir) or run_folder.current() or default_out
     if Path(folder).exists() and not Path(folder).is_dir():
         raise ValidationError("out_dir", "exists and is not a folder", folder)
     previous = as_optional_str("since", since)

@@ -42,8 +42,8 @@ def new_run_id(name, when):
 
 def current():
     """The folder of the run this process records into (FLEXOPS_RUN_DIR), or None outside a run."""
-    value = os.environ.get(RUN_DIR_ENV)
-    return Path(value) if value else None
+    run = audit.current_run()
+    return run[0] if run else None
 
 
 def record(folder, key, value):

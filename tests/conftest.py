@@ -4,8 +4,8 @@
 A test is slow when it starts a kernel, a browser or any other process (or checks traffic against all of Twilio's
 OpenAPI: `contract`). Slow tests are marked automatically: by their `notebook` / `browser` / `contract` marker or by
 using a fixture that starts one (SLOW_FIXTURES); a test that starts a process itself says `@pytest.mark.slow`.
-So that a slow test nobody marked cannot hide in the fast loop, `make test-fast` (FLEXOPS_TEST_FAST=1) makes every process start fail
-the test, saying how to mark it.
+So that a slow test nobody marked cannot hide in the fast loop, `make test-fast` (FLEXOPS_TEST_FAST=1) makes every
+process start fail the test, saying how to mark it.
 """
 import os
 import subprocess
