@@ -18,9 +18,10 @@ LAYERS = [
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
-    ("the domain", {"studio", "address_spec", "addresses", "evidence", "path_checks", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
-                    "plan", "repairs", "rollback"}),
-    ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io", "reports"}),
+    ("the domain", {"studio", "address_spec", "addresses", "evidence", "path_checks", "checks", "trace_hops",
+                    "trace_collect", "trace", "trace_many", "inventory", "desired", "plan", "repairs", "rollback"}),
+    ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io",
+                                   "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
     ("the CLI", {"cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
 ]
