@@ -35,6 +35,14 @@ def make_agent_available(client, sandbox):
     ws.workers(sandbox.demo["worker_sid"]).update(activity_sid=available)
 
 
+def accept(client, sandbox, task_sid):
+    """The agent accepts the task's offered reservation (the TaskRouter API Flex uses); returns the reservation."""
+    reservations = workspace(client, sandbox).tasks(task_sid).reservations
+    reservation = reservations.list()[0]
+    reservations(reservation.sid).update(reservation_status="accepted")
+    return reservation
+
+
 def flow_with_send_to_flex(client, sandbox, **properties):
     definition = client.studio.v2.flows(sandbox.demo["messaging_flow_sid"]).fetch().definition
     widget = next(s for s in definition["states"] if s["type"] == "send-to-flex")
@@ -56,9 +64,7 @@ def test_the_healthy_path_ends_with_an_accepted_reservation(client, sandbox):
     address(client, sandbox)
     make_agent_available(client, sandbox)
     delivered = write(sandbox)
-    ws = workspace(client, sandbox)
-    reservation = ws.tasks(delivered["task_sid"]).reservations.list()[0]
-    ws.tasks(delivered["task_sid"]).reservations(reservation.sid).update(reservation_status="accepted")
+    reservation = accept(client, sandbox, delivered["task_sid"])
 
     result = trace.trace(client, PAGE)
     check(result, "reached_agent", None)
@@ -150,9 +156,7 @@ def test_a_follow_up_while_the_task_is_open_reaches_the_agent(client, sandbox):
     address(client, sandbox)
     make_agent_available(client, sandbox)
     first = write(sandbox)
-    ws = workspace(client, sandbox)
-    reservation = ws.tasks(first["task_sid"]).reservations.list()[0]
-    ws.tasks(first["task_sid"]).reservations(reservation.sid).update(reservation_status="accepted")
+    accept(client, sandbox, first["task_sid"])
     write(sandbox, "One more thing")
     result = trace.trace(client, PAGE)
     check(result, "reached_agent", None)
