@@ -266,8 +266,8 @@ def test_verify_catches_broken_flows_and_a_missing_first_message(sandbox, client
     broken = run(VERIFY, target="sandbox", page_ids=f"{PAGE}, {PAGE2},{PAGE3}")
     assert broken.error is not None and broken.error.ename == "CheckFailed"
     counted, shown = broken.results["summary"], html_shown(broken.output)
-    assert counted["total"] == 27 and counted["failed"] == 6
-    assert f"27 checks: {counted['passed']} passed ✓, 6 failed ✗" in shown and "Verification by address" in shown
+    assert counted["total"] == 31 and counted["failed"] == 6  # 27 + the path checks (routing, legacy Flex Flow)
+    assert f"31 checks: {counted['passed']} passed ✓, 6 failed ✗" in shown and "Verification by address" in shown
     assert "application/vnd.jupyter.widget-view+json" not in Path(broken.output).read_text(), "no stale bars"
     assert rows_of(broken.results, f"messenger:{PAGE}")["first message"]["status"] == "fail"
     assert rows_of(broken.results, f"messenger:{PAGE}")["flow reaches Send to Flex"]["status"] == "pass"
