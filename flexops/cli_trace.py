@@ -5,7 +5,6 @@ Exit codes as for runs: 0 the message reached Flex (or an agent, or the address'
 """
 import json
 import sys
-import time
 
 import click
 
@@ -38,7 +37,7 @@ class LiveLine:
     """One line on stderr that says how long we have waited and for what; silent without a terminal."""
 
     def __init__(self, what, enabled):
-        self.what, self.enabled, self.started = what, enabled, time.monotonic()
+        self.what, self.enabled = what, enabled
 
     def __call__(self, elapsed):
         if self.enabled:

@@ -23,6 +23,12 @@ def call(client, fn, what):
     return retry.call(fn, what=what, client=client, deadline=DEADLINE)
 
 
+def conversations_of(client, service):
+    """The conversations list of a Conversations service (None: the default service, /v1/Conversations)."""
+    return client.conversations.v1.conversations if service is None else \
+        client.conversations.v1.services(service).conversations
+
+
 def first_messages(client, wanted, services=(None,), since_days=30, max_conversations=MAX_CONVERSATIONS,
                    progress=None):
     """{address: evidence} for the wanted addresses, from one pass over recent conversations.
@@ -41,8 +47,7 @@ def first_messages(client, wanted, services=(None,), since_days=30, max_conversa
         for service in services:
             if wanted <= found.keys() or len(seen) >= max_conversations:
                 break
-            conversations = (client.conversations.v1.conversations if service is None
-                             else client.conversations.v1.services(service).conversations)
+            conversations = conversations_of(client, service)
             what = "list conversations of " + ("the default service" if service is None else f"service {service}")
             try:
                 page = call(client, lambda: conversations.page(start_date=start, page_size=CONVERSATION_PAGE_SIZE),

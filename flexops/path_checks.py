@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from . import trace_collect, trace_hops, twilio_errors
-from .evidence import WORKERS
+from .evidence import WORKERS, conversations_of
 from .exceptions import TwilioCallFailed
 from .studio import send_to_flex_state
 
@@ -115,8 +115,7 @@ def _stale_counts(client, workspace, services):
         open_ones = trace_collect.open_task_conversations(client, workspace)
         active = []
         for service in sorted(services, key=lambda s: s or ""):
-            listing = (client.conversations.v1.conversations if service is None
-                       else client.conversations.v1.services(service).conversations)
+            listing = conversations_of(client, service)
             active += [(service, c) for c in trace_collect.call(
                 client, lambda: listing.list(state="active", page_size=100, limit=MAX_ACTIVE),
                 "list active conversations") if c.sid not in open_ones]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import retry
 from .address_spec import address_of
-from .evidence import WORKERS, call
+from .evidence import WORKERS, call, conversations_of
 from .exceptions import TwilioCallFailed
 from .studio import send_to_flex_state
 
@@ -40,12 +40,11 @@ def attributes_of(raw):
 # --- finding the message -------------------------------------------------------------------------------------
 
 def page_conversations(client, page_address, since, services=(None,), max_conversations=MAX_CONVERSATIONS):
-    """Conversations of `page_address` created since `since` or still active, newest activity unknown: a list of
-    (service, conversation) pairs, found through each conversation's participants (proxy_address is the Page)."""
+    """(service, conversation) pairs of `page_address`'s conversations created since `since` or still active (a
+    follow-up lands in an active one), found through each conversation's participants (proxy_address is the Page)."""
     seen, candidates = {}, []
     for service in services:
-        conversations = (client.conversations.v1.conversations if service is None
-                         else client.conversations.v1.services(service).conversations)
+        conversations = conversations_of(client, service)
         for kwargs in ({"start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, {"state": "active"}):
             found = call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
                           "list conversations")
@@ -59,8 +58,7 @@ def page_conversations(client, page_address, since, services=(None,), max_conver
 
 
 def _proxies(client, service, conversation):
-    conversations = (client.conversations.v1.conversations if service is None
-                     else client.conversations.v1.services(service).conversations)
+    conversations = conversations_of(client, service)
     try:
         participants = call(client, lambda: conversations(conversation.sid).participants.list(page_size=PAGE_SIZE),
                              f"list participants of {conversation.sid}")
@@ -76,8 +74,7 @@ def page_of(client, service, conversation):
 
 def latest_inbound(client, conversation_sid, service=None):
     """The conversation's most recent message from the customer (author `messenger:…`), as a dict, or None."""
-    conversations = (client.conversations.v1.conversations if service is None
-                     else client.conversations.v1.services(service).conversations)
+    conversations = conversations_of(client, service)
     messages = call(client, lambda: conversations(conversation_sid).messages.list(order="desc", page_size=20, limit=20),
                      f"list messages of {conversation_sid}")
     for message in messages:
@@ -128,8 +125,7 @@ def evidence(client, page_id, config, conversation_sid=None, since=None, service
 
 
 def _conversation_evidence(client, ev, conversation_sid, service, workspace):
-    conversations = (client.conversations.v1.conversations if service is None
-                     else client.conversations.v1.services(service).conversations)
+    conversations = conversations_of(client, service)
     conversation = or_none(client, lambda: conversations(conversation_sid).fetch(), f"fetch {conversation_sid}")
     if conversation is None:
         return
@@ -262,8 +258,7 @@ def wait_for_message(client, page_address, services, seconds, on_tick=None, inte
         if on_tick:
             on_tick(seconds - max(0.0, deadline - polled))
         for service in services:
-            listing = (client.conversations.v1.conversations if service is None
-                       else client.conversations.v1.services(service).conversations)
+            listing = conversations_of(client, service)
             fresh = call(client, lambda: listing.list(start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                                       page_size=PAGE_SIZE), "list new conversations")
             for conversation in fresh:

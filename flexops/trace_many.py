@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from tqdm.auto import tqdm
 
 from . import addresses, trace_collect
+from .evidence import conversations_of
 from .coerce import as_duration
 
 PREFIX = "messenger:"
@@ -111,8 +112,7 @@ def _count(page, conversation, customer, config, executions, events):
 def _conversations(client, services, start):
     found = []
     for service in services:
-        listing = (client.conversations.v1.conversations if service is None
-                   else client.conversations.v1.services(service).conversations)
+        listing = conversations_of(client, service)
         found += [(service, c) for c in trace_collect.call(
             client, lambda: listing.list(start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"), page_size=100),
             "list conversations")]
@@ -121,8 +121,7 @@ def _conversations(client, services, start):
 
 def _binding(client, service, conversation):
     """(page address, customer address) of a Messenger conversation, or None."""
-    listing = (client.conversations.v1.conversations if service is None
-               else client.conversations.v1.services(service).conversations)
+    listing = conversations_of(client, service)
     participants = trace_collect.call(client, lambda: listing(conversation.sid).participants.list(page_size=100),
                                        f"list participants of {conversation.sid}")
     for p in participants:
