@@ -19,6 +19,8 @@ from .studio import send_to_flex_state
 
 MAX_CONVERSATIONS = 1000
 PAGE_SIZE = 100
+EXECUTION_WINDOW = timedelta(seconds=30)  # Studio starts the execution this soon after the conversation at most
+EXECUTION_PAGES = 10
 
 
 def or_none(client, fn, what):
@@ -174,11 +176,8 @@ def _studio_evidence(client, ev, workspace):
         _routing_evidence(client, ev, workspace, props)
     conversation = ev.get("conversation")
     if flow and conversation and (ev.get("message") or {}).get("index", 1) == 0:
-        started = datetime.fromisoformat(conversation["date_created"]) - timedelta(minutes=1)
-        executions = call(client, lambda: client.studio.v2.flows(flow_sid).executions.list(
-            date_created_from=started, page_size=50, limit=50), f"list executions of {flow_sid}")
         customer = (ev.get("message") or {}).get("author")
-        mine = [e for e in executions if e.contact_channel_address == customer]
+        mine = _executions_of(client, flow_sid, customer, datetime.fromisoformat(conversation["date_created"]))
         if mine:
             first = min(mine, key=lambda e: e.date_created)
             ev["execution"] = {"sid": first.sid, "status": first.status, "date_created": _stamp(first.date_created)}
@@ -186,6 +185,22 @@ def _studio_evidence(client, ev, workspace):
                 page_size=50, limit=50), f"list steps of {first.sid}")
             ev["steps"] = [{"sid": s.sid, "name": s.name, "type": s.type, "transitioned_from": s.transitioned_from,
                             "transitioned_to": s.transitioned_to, "context": s.context} for s in steps]
+
+
+def _executions_of(client, flow_sid, customer, created):
+    """The flow's executions for `customer` that started with the conversation: a narrow window (Studio starts the
+    execution within seconds), paged until one is found, so a busy flow (Studio runs up to ~100 a second) costs
+    more requests only when the window itself is crowded (at most EXECUTION_PAGES pages)."""
+    executions = client.studio.v2.flows(flow_sid).executions
+    page = call(client, lambda: executions.page(date_created_from=created - timedelta(seconds=2),
+                                                date_created_to=created + EXECUTION_WINDOW, page_size=50),
+                f"list executions of {flow_sid}")
+    for _ in range(EXECUTION_PAGES):
+        mine = [e for e in page if e.contact_channel_address == customer]
+        if mine or not page.next_page_url:
+            return mine
+        page = call(client, page.next_page, f"list executions of {flow_sid}")
+    return []
 
 
 def _routing_evidence(client, ev, workspace, props):
