@@ -259,32 +259,51 @@ def wait_for_message(client, page_address, services, seconds, on_tick=None, inte
                      max_conversations=MAX_CONVERSATIONS):
     """The first inbound message to the Page after now, within `seconds`: (service, conversation_sid, message).
 
-    Once: the Page's active conversations (a follow-up lands in one of them) and their latest messages. Then at
-    most once per `interval`: conversations created since the start (a first message makes one) and the latest
-    message of each active conversation of the Page.
+    Polls at most once per `interval` from the first second: conversations created since the start (a first message
+    makes one, the usual test) and, once a background scan has found the Page's active conversations (a follow-up
+    lands in one of them), their latest message. A message is new when it is stamped after the start's second, or
+    differs from what the conversation held when it was first looked at (Twilio stamps to the second).
     """
-    start = datetime.now(timezone.utc) - timedelta(seconds=2)
-    active = [(s, c.sid) for s, c in page_conversations(client, page_address, start, services, max_conversations)
-              if c.state == "active"]
-    known = {sid: latest_inbound(client, sid, s) for s, sid in active}
-    deadline = time.monotonic() + seconds
-    while True:
-        polled = time.monotonic()
-        if on_tick:
-            on_tick(seconds - max(0.0, deadline - polled))
-        for service in services:
-            listing = conversations_of(client, service)
-            fresh = call(client, lambda: listing.list(start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                                      page_size=PAGE_SIZE), "list new conversations")
-            for conversation in fresh:
-                if conversation.sid not in known and page_address in _proxies(client, service, conversation):
-                    active.append((service, conversation.sid))
-                    known[conversation.sid] = None
-        for service, sid in active:
-            message = latest_inbound(client, sid, service)
-            before = known.get(sid)
-            if message and (before is None or message["sid"] != before["sid"]):
-                return service, sid, message
-        if polled + interval >= deadline:
-            return None
-        time.sleep(max(0.0, polled + interval - time.monotonic()))
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    watched, baseline = [], {}
+    background = ThreadPoolExecutor(1)  # not a `with`: answering must not wait for the scan to finish
+    try:
+        scan = background.submit(lambda: [(s, c.sid) for s, c in page_conversations(
+            client, page_address, start, services, max_conversations) if c.state == "active"])
+        deadline = time.monotonic() + seconds
+        while True:
+            polled = time.monotonic()
+            if on_tick:
+                on_tick(seconds - max(0.0, deadline - polled))
+            for service in services:
+                fresh = call(client, lambda: conversations_of(client, service).list(start_date=stamp,
+                                                                                    page_size=PAGE_SIZE),
+                             "list new conversations")
+                for conversation in fresh:
+                    pair = (service, conversation.sid)
+                    if pair not in watched and page_address in _proxies(client, service, conversation):
+                        watched.append(pair)
+            if scan is not None and scan.done():
+                watched += [pair for pair in scan.result() if pair not in watched]
+                scan = None
+            for service, sid in watched:
+                message = latest_inbound(client, sid, service)
+                if message is None:
+                    continue
+                if sid not in baseline:
+                    baseline[sid] = None if _stamped_after(message["date_created"], start) else message["sid"]
+                if message["sid"] != baseline[sid]:
+                    return service, sid, message
+            if polled + interval >= deadline:
+                return None
+            time.sleep(max(0.0, polled + interval - time.monotonic()))
+    finally:
+        background.shutdown(wait=False, cancel_futures=True)
+
+
+def _stamped_after(stamp, start):
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) > start
+    except ValueError:
+        return False
