@@ -500,11 +500,11 @@ is closed twice; running the runbook again after an interruption finishes the jo
 conversation is read back: `verify` in `results.json` says whether all are closed."""),
         code('''
 result = None
-if not the_plan.stale:
-    print("Nothing to do: no stale conversation.")
-elif params["interactive"]:
+if params["interactive"]:  # the button is disabled when there is nothing to close
     from flexops import janitor_view
     form = janitor_view.close_form(client, the_plan, concurrency=params["concurrency"])
+elif not the_plan.stale:
+    print("Nothing to do: no stale conversation.")
 elif params["confirm"]:
     result, check = janitor.close_recorded(client, the_plan, notebook.record, concurrency=params["concurrency"])
     notebook.show_table(result.table(), f"Results: {result.summary()['status']}; verified closed: {check['all_closed']}")
