@@ -23,9 +23,9 @@ def show_plan(the_plan, echo=click.echo):
     echo(f"Plan: {the_plan.summary()}")
 
 
-def run_janitor(command_run, client, page_ids, idle, yes, concurrency, progress, ask=None):
-    """Plan, confirm, close, verify, recording each step in the run folder; returns the exit code.
-    `ask(question)` confirms (click.confirm when None); the caller holds the account's lock."""
+def run_janitor(command_run, client, page_ids, idle, yes, concurrency, progress):
+    """Plan, confirm, close, verify, recording each step in the run folder; returns the exit code. The caller
+    holds the account's lock."""
     the_plan = janitor.find_stale(client, page_ids, idle, progress=progress)
     command_run.record("plan", the_plan.to_dict())
     show_plan(the_plan)
@@ -36,8 +36,7 @@ def run_janitor(command_run, client, page_ids, idle, yes, concurrency, progress,
         return 0
     click.secho(janitor.IRREVERSIBLE, fg="yellow")
     try:
-        confirmed = yes or (ask or click.confirm)(f"Close {len(the_plan.stale)} conversation(s) on "
-                                                   f"{the_plan.target}?")
+        confirmed = yes or click.confirm(f"Close {len(the_plan.stale)} conversation(s) on {the_plan.target}?")
     except click.Abort:
         confirmed = False
     if not confirmed:

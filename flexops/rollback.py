@@ -259,8 +259,9 @@ def _refuse_irreversible(run_id, records):
                 and str((record.get("parameters") or {}).get("State", "")).lower() == "closed"):
             closed[match[2]] = Conflict(match[2], "closed by the run", restorable=False)
     if closed:
-        raise NotReversible(run_id, list(closed.values()), f"it closed {len(closed)} conversation(s), and Twilio cannot reopen a "
-                                            "closed conversation (the customer's next message starts a new one).")
+        raise NotReversible(run_id, list(closed.values()),
+                            f"it closed {len(closed)} conversation(s), and Twilio cannot reopen a closed conversation "
+                            "(the customer's next message starts a new one).")
 
 
 def _check_account(client, records, run_id):
