@@ -73,3 +73,13 @@ class RollbackRefused(FlexopsError):
         super().__init__(f"rollback of {run_id} refused for {len(conflicts)} address(es):\n{listing}\n"
                          "Nothing was changed. Use --force (force=True) to roll back anyway: changed addresses are "
                          "overwritten, addresses whose previous state is unknown are skipped.")
+
+
+class NotReversible(RollbackRefused):
+    """The run made changes Twilio cannot undo (closing a conversation); `.conflicts` names each one."""
+
+    def __init__(self, run_id, conflicts, why):
+        self.conflicts = conflicts
+        listing = "\n".join(f"  - {c}" for c in conflicts)
+        FlexopsError.__init__(self, f"rollback of {run_id} refused: {why}\n{listing}\nNothing was changed; "
+                                    "--force does not change this.")

@@ -14,6 +14,7 @@ Why refuse by default: if someone changed an address after the run, putting back
 undo their work. Every such address is listed (what changed, field by field) and nothing is done unless `force`.
 The rollback itself runs through plan.apply, so it is concurrent, resumable, locked, and audited like any apply.
 """
+import re
 from dataclasses import dataclass, field
 
 from . import addresses, audit, run_folder
@@ -21,12 +22,13 @@ from .address_spec import MessengerAddress
 from .addresses import state_of
 from .atomic import read_json
 from .coerce import plain
-from .exceptions import RollbackRefused, ValidationError
+from .exceptions import NotReversible, RollbackRefused, ValidationError
 from .plan import Change, Plan, apply, resource_json
 from .settings import mask_sid
 
 UNKNOWN = object()
 ADDRESSES_PATH = "/v1/Configuration/Addresses"
+CONVERSATION_PATH = re.compile(r"^/v1/(Services/IS[0-9a-fA-F]{32}/)?Conversations/(CH[0-9a-fA-F]{32})$")
 
 
 @dataclass
@@ -193,6 +195,7 @@ def plan_rollback(client, run, force=False, runs_dir=None):
     """(Plan of the undo, [Conflict]) — raises RollbackRefused when there are conflicts and not `force`."""
     run_id, records, results = load_run(run, runs_dir)
     _check_account(client, records, run_id)
+    _refuse_irreversible(run_id, records)
     items = touched(records, results)
     current = {i.address: i for i in addresses.list_messenger(client)} if items else {}
     changes, conflicts = [], []
@@ -244,6 +247,21 @@ def _undo(address, initial, live):
     if not diff:
         return None
     return Change("update", address, sid=live["sid"], spec=spec, diff=diff, before=live, note=note)
+
+
+def _refuse_irreversible(run_id, records):
+    """A run that closed conversations (`flexops janitor`, runbook 60) cannot be rolled back, even with force:
+    Twilio cannot reopen a closed conversation."""
+    closed = {}
+    for record in audit.calls(records):
+        match = CONVERSATION_PATH.match(str(record.get("path", "")))
+        if (record.get("product") == "conversations" and record.get("method") == "POST" and match
+                and str((record.get("parameters") or {}).get("State", "")).lower() == "closed"):
+            closed[match[2]] = Conflict(match[2], "closed by the run", restorable=False)
+    if closed:
+        raise NotReversible(run_id, list(closed.values()),
+                            f"it closed {len(closed)} conversation(s), and Twilio cannot reopen a closed conversation "
+                            "(the customer's next message starts a new one).")
 
 
 def _check_account(client, records, run_id):

@@ -146,6 +146,32 @@ def test_env_credentials_for_real_twilio_stay_out(secret_sandbox, tmp_path, monk
     assert_clean(folder, secrets_of(demo), result.output)
 
 
+def test_janitor_and_sandbox_import_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
+    """The command runs of issue 14: a janitor run folder and a twin database (and what both commands print)."""
+    server, demo = secret_sandbox
+    monkeypatch.setenv("FLEXOPS_LOCK_DIR", os.fspath(tmp_path / "locks"))
+    client = connect()
+    client.conversations.v1.address_configurations.create(
+        type="messenger", address=f"messenger:{demo['pages'][0]['page_id']}", auto_creation_enabled=True,
+        auto_creation_type="studio", auto_creation_studio_flow_sid=demo["messaging_flow_sid"])
+    delivered = SandboxControl(server.url).simulate_inbound(demo["pages"][0]["page_id"], "7000001", "hi")
+    client.taskrouter.v1.workspaces(demo["workspace_sid"]).tasks(delivered["task_sid"]).update(
+        assignment_status="canceled")
+    runs_dir = tmp_path / "runs"
+    closed = CliRunner().invoke(main, ["janitor", "--idle", "0s", "--yes", "--runs-dir", os.fspath(runs_dir)])
+    assert closed.exit_code == 0, closed.output
+    imported = CliRunner().invoke(main, ["sandbox", "import", "--db", os.fspath(tmp_path / "twin.db"),
+                                         "--conversations", "5"])
+    assert imported.exit_code == 0, imported.output
+    files = [p for p in runs_dir.rglob("*") if p.is_file()] + list(tmp_path.glob("twin.db*"))
+    assert {"audit.jsonl", "manifest.json", "results.json"} <= {p.name for p in files}
+    for path in files:
+        for secret in secrets_of(demo):
+            assert secret.encode() not in path.read_bytes(), f"a secret leaked into {path.name}"
+    for secret in secrets_of(demo):
+        assert secret not in closed.output and secret not in imported.output
+
+
 @pytest.fixture
 def wrong_token_sandbox(secret_sandbox, monkeypatch):
     """The same sandbox, but its control plane hands out a wrong token: every Twilio call gets 401 / 20003."""

@@ -454,9 +454,76 @@ if result is not None:
     ])
 
 
+# --- 60 ------------------------------------------------------------------------------------------------------
+
+def janitor_notebook():
+    return notebook([
+        md(f"""# 60 · Close stale Messenger conversations
+
+A conversation whose Flex task has ended but which is still **active** swallows the customer's next message: it
+lands there, no Studio execution starts and no agent sees it (`50_trace_messenger_message` names it as a broken
+*conversation* hop). This runbook finds those conversations — active, no open Flex task (pending, reserved,
+assigned or wrapping), last message older than `idle` — and closes them, so the customer's next message starts a
+new conversation that Studio hands to Flex again.
+
+**Closing a conversation cannot be undone**: Twilio cannot reopen it, and `flexops rollback` of this run refuses.
+By default this runbook only shows the plan (`confirm = False`). Rehearse on a twin first
+(`flexops sandbox import`, README *Rehearse first*). {CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'page_ids: str = ""  # Facebook Page IDs, comma-separated (papermill: `-r page_ids 0123,...`); blank: every Page',
+            'idle: str = "24h"  # how long since the last message before it counts as stale: 0s, 30m, 24h, 7d',
+            "confirm: bool = False  # headless: close the stale conversations (False: show the plan, change nothing)",
+            "concurrency: int = 8  # closes in flight at once, 1-32",
+            "interactive: bool = False  # True: a Close button under the plan (JupyterLab); headless leaves it False"),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import janitor, notebook
+
+params = janitor.janitor_params(target=target, page_ids=page_ids, idle=idle, confirm=confirm,
+                                concurrency=concurrency, interactive=interactive)
+notebook.record("parameters", params)'''),
+        *connect_step(),
+        md("""## 3 · Plan
+Every active Messenger conversation (of `page_ids`, or every Page) is read with its participants, its last message
+and its Flex tasks; nothing is changed. The customer is masked (`messenger:…1234`). *Left alone* counts the active
+conversations that are not stale, and why (an open Flex task, a recent message, another Page)."""),
+        code('''
+the_plan = janitor.find_stale(client, params["page_ids"], params["idle"], progress=notebook.progress())
+notebook.show_table(the_plan.table(), f"Plan: {the_plan.summary()}")
+notebook.record("plan", the_plan.to_dict())'''),
+        md("""## 4 · Close
+Headless, only with `confirm = True`; interactive, only when you click **Close**. One janitor at a time per account
+(the account lock). A close that fails (429, 5xx) is retried only after the conversation was read again, so nothing
+is closed twice; running the runbook again after an interruption finishes the job. Afterwards every planned
+conversation is read back: `verify` in `results.json` says whether all are closed."""),
+        code('''
+result = None
+if params["interactive"]:  # the button is disabled when there is nothing to close
+    from flexops import janitor_view
+    form = janitor_view.close_form(client, the_plan, concurrency=params["concurrency"])
+elif not the_plan.stale:
+    print("Nothing to do: no stale conversation.")
+elif params["confirm"]:
+    result, check = janitor.close_recorded(client, the_plan, notebook.record, concurrency=params["concurrency"])
+    notebook.show_table(result.table(), f"Results: {result.summary()['status']}; verified closed: {check['all_closed']}")
+else:
+    print("confirm is False: nothing was changed. " + janitor.IRREVERSIBLE + " Run again with confirm = True.")'''),
+        md("""## 5 · Outcome
+The customer's next message now starts a new conversation and a Studio execution: trace it with
+`50_trace_messenger_message` (or `flexops trace PAGE --wait 120` while you write to the Page). A headless run with a
+failed close ends non-zero here, after the results were saved."""),
+        code('''
+if result is not None:
+    notebook.raise_for_outcome(result)'''),
+    ])
+
+
 RUNBOOKS = {"00_connect.ipynb": connect_notebook, "10_create_messenger_address.ipynb": create_notebook,
             "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook,
-            "40_apply_inventory.ipynb": apply_notebook, "50_trace_messenger_message.ipynb": trace_notebook}
+            "40_apply_inventory.ipynb": apply_notebook, "50_trace_messenger_message.ipynb": trace_notebook,
+            "60_close_stale_conversations.ipynb": janitor_notebook}
 
 
 def build(name):

@@ -66,7 +66,9 @@ class AddressConfigurations:
         self.store = store
         self.account_sid = account_sid
 
-    def create_address(self, type, address, friendly_name=None, address_country=None, auto_creation=None):
+    def create_address(self, type, address, friendly_name=None, address_country=None, auto_creation=None, sid=None,
+                       dates=None):
+        """`sid`, `dates` (created, updated): a copied configuration keeps its own (`flexops sandbox import`)."""
         if not type:
             raise missing("Type")
         if not address:
@@ -77,11 +79,11 @@ class AddressConfigurations:
         if kind == "messenger" and not re.fullmatch(r"messenger:\d+", address):
             raise invalid(f"Invalid Address {address!r}: a messenger address is messenger:<facebook page id>")
         _check_friendly_name(friendly_name)
-        sid, stamp = new_sid("IG"), now()
+        sid, stamp = sid or new_sid("IG"), now()
         data = {"account_sid": self.account_sid, "sid": sid, "address": address, "type": kind,
                 "friendly_name": friendly_name, "address_country": address_country,
-                "auto_creation": merge_auto_creation({}, auto_creation or {}), "date_created": stamp,
-                "date_updated": stamp, "url": f"{BASE}{LIST_PATH}/{sid}"}
+                "auto_creation": merge_auto_creation({}, auto_creation or {}),
+                "date_created": (dates or (stamp,))[0], "date_updated": (dates or (stamp, stamp))[1], "url": f"{BASE}{LIST_PATH}/{sid}"}
         with self.store.tx() as db:
             if not self.store.insert(db, self.account_sid, ADDRESS_KIND, sid, data, key=address):
                 # Twilio documents no answer for this; 20409 is its platform-wide "Conflict" code.

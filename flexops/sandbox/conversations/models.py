@@ -62,8 +62,9 @@ class ConversationsBackend(AddressConfigurations):
                 self.store.replace(db, self.account_sid, "conversations_configuration", "configuration", data)
         return data
 
-    def create_service(self, friendly_name):
-        sid, stamp = new_sid("IS"), now()
+    def create_service(self, friendly_name, sid=None):
+        """`sid`: a copied service keeps its own (`flexops sandbox import`)."""
+        sid, stamp = sid or new_sid("IS"), now()
         data = {"account_sid": self.account_sid, "sid": sid, "friendly_name": friendly_name, "date_created": stamp,
                 "date_updated": stamp, "url": f"{BASE}/v1/Services/{sid}",
                 "links": {"conversations": f"{BASE}/v1/Services/{sid}/Conversations"}}
@@ -82,13 +83,15 @@ class ConversationsBackend(AddressConfigurations):
 
     # --- conversations -------------------------------------------------------------------------------------
 
-    def create_conversation(self, db, chat_service_sid, stamp=None):
-        """A new active conversation inside the caller's transaction `db`."""
-        sid, stamp = new_sid("CH"), stamp or now()
+    def create_conversation(self, db, chat_service_sid, stamp=None, sid=None, state="active"):
+        """A new conversation inside the caller's transaction `db` (`sid`, `state`: a copied one keeps its own)."""
+        if state not in STATES:
+            raise invalid(f"Invalid State {state!r}: must be one of {', '.join(STATES)}")
+        sid, stamp = sid or new_sid("CH"), stamp or now()
         url = f"{BASE}/v1/Conversations/{sid}"
         data = {"account_sid": self.account_sid, "chat_service_sid": chat_service_sid,
                 "messaging_service_sid": None, "sid": sid, "friendly_name": None, "unique_name": None,
-                "attributes": "{}", "state": "active", "date_created": stamp, "date_updated": stamp, "timers": {},
+                "attributes": "{}", "state": state, "date_created": stamp, "date_updated": stamp, "timers": {},
                 "url": url, "links": {"participants": f"{url}/Participants", "messages": f"{url}/Messages",
                                       "webhooks": f"{url}/Webhooks"},
                 "bindings": None}
@@ -162,8 +165,8 @@ class ConversationsBackend(AddressConfigurations):
 
     # --- participants and messages -------------------------------------------------------------------------
 
-    def add_participant(self, db, conversation_sid, address, proxy_address, channel, stamp=None):
-        sid, stamp = new_sid("MB"), stamp or now()
+    def add_participant(self, db, conversation_sid, address, proxy_address, channel, stamp=None, sid=None):
+        sid, stamp = sid or new_sid("MB"), stamp or now()
         data = {"account_sid": self.account_sid, "conversation_sid": conversation_sid, "sid": sid, "identity": None,
                 "attributes": "{}", "messaging_binding": {"type": channel, "address": address,
                                                           "proxy_address": proxy_address},
@@ -184,9 +187,9 @@ class ConversationsBackend(AddressConfigurations):
                 return conversation, participant
         return None, None
 
-    def add_message(self, db, conversation_sid, participant_sid, author, body, stamp=None, index=None):
-        """`index`: known by a caller that just created the conversation (0), else counted."""
-        sid, stamp = new_sid("IM"), stamp or now()
+    def add_message(self, db, conversation_sid, participant_sid, author, body, stamp=None, index=None, sid=None):
+        """`index`: known by a caller that just created the conversation (0), else counted. `sid`: a copy's own."""
+        sid, stamp = sid or new_sid("IM"), stamp or now()
         if index is None:
             index = self.store.count(self.account_sid, "message", parent=conversation_sid)
         url = f"{BASE}/v1/Conversations/{conversation_sid}/Messages/{sid}"

@@ -69,12 +69,13 @@ class FlexFlows:
         return flow
 
     def create(self, friendly_name, chat_service_sid, channel_type, contact_identity=None, enabled=None,
-               integration_type=None, integration=None, long_lived=None, janitor_enabled=None):
+               integration_type=None, integration=None, long_lived=None, janitor_enabled=None, sid=None):
+        """`sid`: a copied Flex Flow keeps its own (`flexops sandbox import`)."""
         for name, value in (("FriendlyName", friendly_name), ("ChatServiceSid", chat_service_sid),
                             ("ChannelType", channel_type)):
             if not value:
                 raise TwilioError(400, 45210, f"Flex Flow creation failed: missing required parameter {name}")
-        sid, stamp = new_sid("FO"), now()
+        sid, stamp = sid or new_sid("FO"), now()
         flow = {"account_sid": self.account_sid, "sid": sid, "date_created": stamp, "date_updated": stamp,
                 "friendly_name": None, "chat_service_sid": None, "channel_type": None, "contact_identity": None,
                 "enabled": False, "integration_type": None, "integration": None, "long_lived": False,

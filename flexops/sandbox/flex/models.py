@@ -92,6 +92,15 @@ class FlexBackend:
                 self.store.replace(db, self.account_sid, CONFIG_KIND, CONFIG_SID, config)
         return {**made, "chat_channel_sid": made["task_channels"]["chat"]}
 
+    def restore_configuration(self, config):
+        """Write the configuration as given (Twilio's rendered fields; another account's copy, as `flexops sandbox
+        import` makes it), owned by this account."""
+        data = {**{name: config.get(name) for name in FIELDS}, "account_sid": self.account_sid}
+        with self.store.tx() as db:
+            if not self.store.insert(db, self.account_sid, CONFIG_KIND, CONFIG_SID, data):
+                self.store.replace(db, self.account_sid, CONFIG_KIND, CONFIG_SID, data)
+        return render_configuration(data)
+
     # --- interactions ------------------------------------------------------------------------------------
 
     def create_interaction(self, channel, routing, db=None):

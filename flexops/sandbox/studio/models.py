@@ -66,13 +66,14 @@ class StudioBackend:
 
     # --- flows and revisions -------------------------------------------------------------------------------
 
-    def create_flow(self, friendly_name, definition, status, commit_message=None):
+    def create_flow(self, friendly_name, definition, status, commit_message=None, sid=None, revision=None):
+        """`sid`, `revision`: a copied flow keeps its own (`flexops sandbox import`); else a new SID, revision 1."""
         if not friendly_name:
             raise missing("FriendlyName")
         check_status(status, required=True)
         if definition is None:
             raise missing("Definition")
-        sid = new_sid("FW")
+        sid = sid or new_sid("FW")
         url = f"{BASE}/{sid}"
         flow = {"sid": sid, "account_sid": self.account_sid, "author_sid": None, "friendly_name": friendly_name,
                 "definition": None, "status": status, "revision": 0, "commit_message": commit_message,
@@ -81,8 +82,10 @@ class StudioBackend:
                 "links": {"test_users": f"{url}/TestUsers", "revisions": f"{url}/Revisions",
                           "executions": f"{url}/Executions"}}
         apply_definition(flow, definition, status)
+        flow["revision"] = revision or flow["revision"]
         with self.store.tx() as db:
-            self.store.insert(db, self.account_sid, KIND, sid, flow)
+            if not self.store.insert(db, self.account_sid, KIND, sid, flow):
+                raise TwilioError(409, 20409, f"Flow {sid} already exists")
             self._keep_revision(db, flow)
         return flow
 

@@ -137,8 +137,30 @@ class TaskRouterBackend:
                 "task_channels": channels, "activities": {n: a["sid"] for n, a in activities.items()},
                 "worker_sid": worker["sid"]}
 
+    def create_workspace(self, friendly_name, sid=None, activities=(), channels=(), default_activity=None,
+                         timeout_activity=None):
+        """A workspace with its activities [(sid, name, available)] and task channels [(sid, unique_name,
+        friendly_name)], the named defaults set: how `flexops sandbox import` copies one, SIDs kept."""
+        store, account = self.store, self.account_sid
+        with store.tx() as db:
+            workspace = records.workspace(account, friendly_name, sid=sid)
+            ws, names = workspace["sid"], {}
+            for activity_sid, name, available in activities:
+                found = records.activity(account, ws, name, available, sid=activity_sid)
+                names[name] = found["sid"]
+                store.insert(db, account, KIND["activity"], found["sid"], found, parent=ws)
+            for which, name in (("default", default_activity), ("timeout", timeout_activity)):
+                if name in names:
+                    workspace.update({f"{which}_activity_sid": names[name], f"{which}_activity_name": name})
+            store.insert(db, account, KIND["workspace"], ws, workspace)
+            for channel_sid, unique_name, channel_name in channels:
+                channel = records.task_channel(account, ws, unique_name, channel_name, sid=channel_sid)
+                store.insert(db, account, KIND["channel"], channel["sid"], channel, key=f"{ws}:{unique_name}",
+                             parent=ws)
+        return render(workspace)
+
     def create_queue(self, workspace_sid, friendly_name, target_workers=None, max_reserved_workers=None,
-                     task_order=None, db=None):
+                     task_order=None, db=None, sid=None):
         self._get("workspace", workspace_sid)
         if not friendly_name:
             raise invalid("Missing required parameter FriendlyName in the post body")
@@ -149,13 +171,13 @@ class TaskRouterBackend:
         if max_reserved_workers is not None and not 1 <= max_reserved_workers <= 50:
             raise invalid(f"Invalid MaxReservedWorkers {max_reserved_workers}: must be between 1 and 50")
         queue = records.task_queue(self.account_sid, workspace_sid, friendly_name, target_workers,
-                                   max_reserved_workers or 1, task_order or "FIFO")
+                                   max_reserved_workers or 1, task_order or "FIFO", sid=sid)
         with transaction(self.store, db) as db:
             self.store.insert(db, self.account_sid, KIND["queue"], queue["sid"], queue, parent=workspace_sid)
         return render(queue)
 
     def create_workflow(self, workspace_sid, friendly_name, configuration, task_reservation_timeout=None,
-                        assignment_callback_url=None, fallback_assignment_callback_url=None, db=None):
+                        assignment_callback_url=None, fallback_assignment_callback_url=None, db=None, sid=None):
         self._get("workspace", workspace_sid)
         if not friendly_name:
             raise invalid("Missing required parameter FriendlyName in the post body")
@@ -164,7 +186,7 @@ class TaskRouterBackend:
         if not 1 <= timeout <= 86400:
             raise invalid(f"Invalid TaskReservationTimeout {timeout}: must be between 1 and 86400")
         workflow = records.workflow(self.account_sid, workspace_sid, friendly_name, configuration, timeout,
-                                    assignment_callback_url, fallback_assignment_callback_url)
+                                    assignment_callback_url, fallback_assignment_callback_url, sid=sid)
         with transaction(self.store, db) as db:
             self.store.insert(db, self.account_sid, KIND["workflow"], workflow["sid"], workflow, parent=workspace_sid)
         return render(workflow)

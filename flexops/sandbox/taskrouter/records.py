@@ -1,5 +1,6 @@
 """TaskRouter resources as stored and as Twilio renders them (twilio_taskrouter_v1.json schemas).
 
+A `sid=` argument keeps a copied resource's own SID (`flexops sandbox import`); else a new one is made.
 Stored dicts are the rendered resource plus private fields starting with `_` (routing state, precise times) that
 `render` drops. Every resource of a workspace has the workspace SID as its store `parent` (reservations: their
 task's SID), so lists page per workspace.
@@ -47,8 +48,8 @@ def _base(account_sid, sid, stamp, url, **fields):
             **fields}
 
 
-def workspace(account_sid, friendly_name, default_activity=None, timeout_activity=None):
-    sid, stamp = new_sid("WS"), now()
+def workspace(account_sid, friendly_name, default_activity=None, timeout_activity=None, sid=None):
+    sid, stamp = sid or new_sid("WS"), now()
     url = f"{BASE}/{sid}"
     links = {name: f"{url}/{path}" for name, path in (
         ("activities", "Activities"), ("events", "Events"), ("task_channels", "TaskChannels"),
@@ -61,22 +62,22 @@ def workspace(account_sid, friendly_name, default_activity=None, timeout_activit
                  timeout_activity_sid=None, links=links)
 
 
-def activity(account_sid, workspace_sid, friendly_name, available):
-    sid = new_sid("WA")
+def activity(account_sid, workspace_sid, friendly_name, available, sid=None):
+    sid = sid or new_sid("WA")
     return _base(account_sid, sid, now(), f"{BASE}/{workspace_sid}/Activities/{sid}", workspace_sid=workspace_sid,
                  friendly_name=friendly_name, available=available, links={"workspace": f"{BASE}/{workspace_sid}"})
 
 
-def task_channel(account_sid, workspace_sid, unique_name, friendly_name):
-    sid = new_sid("TC")
+def task_channel(account_sid, workspace_sid, unique_name, friendly_name, sid=None):
+    sid = sid or new_sid("TC")
     return _base(account_sid, sid, now(), f"{BASE}/{workspace_sid}/TaskChannels/{sid}", workspace_sid=workspace_sid,
                  unique_name=unique_name, friendly_name=friendly_name, channel_optimized_routing=False,
                  links={"workspace": f"{BASE}/{workspace_sid}"})
 
 
 def task_queue(account_sid, workspace_sid, friendly_name, target_workers="1==1", max_reserved_workers=1,
-               task_order="FIFO"):
-    sid = new_sid("WQ")
+               task_order="FIFO", sid=None):
+    sid = sid or new_sid("WQ")
     url = f"{BASE}/{workspace_sid}/TaskQueues/{sid}"
     return _base(account_sid, sid, now(), url, workspace_sid=workspace_sid, friendly_name=friendly_name,
                  target_workers=target_workers, max_reserved_workers=max_reserved_workers, task_order=task_order,
@@ -89,8 +90,8 @@ def task_queue(account_sid, workspace_sid, friendly_name, target_workers="1==1",
 
 
 def workflow(account_sid, workspace_sid, friendly_name, configuration, task_reservation_timeout=120,
-             assignment_callback_url=None, fallback_assignment_callback_url=None):
-    sid = new_sid("WW")
+             assignment_callback_url=None, fallback_assignment_callback_url=None, sid=None):
+    sid = sid or new_sid("WW")
     url = f"{BASE}/{workspace_sid}/Workflows/{sid}"
     return _base(account_sid, sid, now(), url, workspace_sid=workspace_sid, friendly_name=friendly_name,
                  configuration=json.dumps(configuration), document_content_type="application/json",
