@@ -13,6 +13,7 @@ import click
 
 from . import checks, inventory, reports
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
+from .cli_repairs import legacy_group, routing_group
 from .cli_trace import trace_command
 from .client import connect
 from .exceptions import FlexopsError
@@ -333,7 +334,7 @@ def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, s
     return df, written
 
 
-for _command in (plan_command, apply_command, rollback_command, trace_command):
+for _command in (plan_command, apply_command, rollback_command, trace_command, legacy_group, routing_group):
     main.add_command(_command)
 
 

@@ -19,10 +19,10 @@ LAYERS = [
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
-                    "plan", "repairs", "rollback"}),
+                    "plan", "repairs", "legacy", "routing", "rollback"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
-    ("the CLI", {"cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
+    ("the CLI", {"cli_changes", "cli_trace", "cli_repairs", "cli", "__init__"}),  # __init__: the public API, re-exported
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}
 MAX_LINES = 400
