@@ -10,6 +10,7 @@ The plan is a repairs.RepairPlan: applied in order, paced for the Flex Flow API,
 from . import addresses, repairs, retry, run_folder
 from .address_spec import MessengerAddress
 from .atomic import read_json
+from .coerce import as_sids
 from .exceptions import ValidationError
 
 MESSAGING = ("facebook", "whatsapp", "sms", "line")  # the legacy messaging channel types (web chat is not)
@@ -68,7 +69,7 @@ def retired_earlier(sid, runs_dir=None):
 def _choose(client, sids, all_facebook, runs_dir):
     flows = {f["sid"]: f for f in repairs.list_flows(client)}
     chosen = {}
-    for sid in repairs.check_sids("flex_flow_sids", sids, "FO"):
+    for sid in as_sids("flex_flow_sids", sids, "FO"):
         flow = flows.get(sid)
         if flow is None:
             flow = retired_earlier(sid, runs_dir)

@@ -17,13 +17,14 @@ Why the undo needs no trail replay: each step records the resource as planned (`
 anything else changed since the run: refused unless forced.
 """
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
 from . import addresses, retry
 from .address_spec import MessengerAddress
 from .coerce import plain
-from .exceptions import FlexopsError, RollbackRefused, ValidationError
+from .exceptions import FlexopsError, RollbackRefused
 from .lock import AccountLock
 from .plan import ApplyResult, Outcome, resource_json
 from .settings import mask_sid
@@ -116,7 +117,7 @@ class RepairPlan:
         """Apply as a step of an audited run (plan.apply_recorded hands repair plans here): `repair`, each
         outcome as it ends (`apply`), the gaps, the verification and the `summary` go to record(key, value)."""
         record("repair", {"kind": self.repair, "steps": [s.to_dict() for s in self.steps]})
-        held = AccountLock(client.account_sid).acquire(break_lock) if lock and self.steps else None
+        held = AccountLock(client.account_sid, os.environ.get("FLEXOPS_RUN_ID")).acquire(break_lock) if lock and self.steps else None
         try:
             result = apply(client, self, record)
         finally:
@@ -385,15 +386,4 @@ def plan_undo(client, run_id, results, force=False):
         skipped = {d.address for d in drifts if not d.restorable}
         undo = [s for s in undo if s.target not in skipped]
     return new_plan(client, "rollback", undo, source=f"rollback of {run_id}"), drifts
-
-
-def check_sids(parameter, sids, prefix):
-    """A list of SIDs with the given two-letter prefix, or a ValidationError naming the first bad one."""
-    import re
-
-    pattern = re.compile(prefix + r"[0-9a-fA-F]{32}")
-    for sid in sids:
-        if not pattern.fullmatch(str(sid)):
-            raise ValidationError(parameter, f"must be {prefix} SIDs ({prefix} + 32 hex digits)", sid)
-    return [str(s) for s in sids]
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from . import repairs, retry, task_expressions
+from .coerce import as_sids
 from .exceptions import ValidationError
 from .trace_hops import MESSENGER_TASK, workflow_problems
 
@@ -158,7 +159,7 @@ def config_diff(before, after, name):
 
 def plan_fix(client, workflow_sids=()):
     """The RepairPlan updating each workflow with fixable findings (only those named, when any are)."""
-    wanted = repairs.check_sids("workflow_sids", list(workflow_sids), "WW")
+    wanted = as_sids("workflow_sids", list(workflow_sids), "WW")
     report = check(client)
     known = {w["sid"]: w for w in report["workflows"]}
     unknown = [s for s in wanted if s not in known]
