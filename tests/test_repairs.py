@@ -267,3 +267,27 @@ def test_kill_9_mid_retire_then_rerun_converges(sandbox, client, workdir):
     assert "took over a stale lock" in rerun.output
     assert not flows(client)
     assert sorted(c.address for c in addresses.list_messenger(client)) == sorted(f"messenger:{p}" for p in pages)
+
+
+def test_a_failed_retire_stops_its_page_and_the_run_says_so(sandbox, client, workdir):
+    page = page_of(sandbox)
+    flow = make_legacy_flow(client, sandbox.demo, page)
+    sandbox.control.add_fault(product="flex-api", method="DELETE", status=403, code=20403, times=1)
+    failed = cli("legacy", "retire", flow.sid, "--replace", "--yes")
+    assert failed.exit_code == 1 and "FAILED delete" in failed.output and "20403" in failed.output
+    assert addresses.find(client, page) is None  # never both, never neither by our doing: the address waits
+    results = json.loads((last_run(workdir, "legacy-retire") / "results.json").read_text())
+    assert [o["status"] for o in results["apply"]["outcomes"]] == ["failed", "skipped"]
+    assert cli("legacy", "retire", flow.sid, "--replace", "--yes").exit_code == 0  # run again: finished
+    assert addresses.find(client, page) is not None and not flows(client)
+
+
+def test_the_runbook_apply_button_runs_a_repair_plan(sandbox, client):
+    from flexops import ui
+
+    facebook_only(client, sandbox.demo)
+    button = ui.confirm_panel(client, routing.plan_fix(client))
+    assert button.description == "Apply 1 change(s)"
+    button.click()
+    assert button.result.ok
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] != FACEBOOK_ONLY

@@ -523,11 +523,11 @@ with what the repair made; with `replace`, the gap between retiring the Flex Flo
 shown. Check the path afterwards with runbook 50 (trace)."""),
         code('''
 result = None
-if not the_plan.pending:
-    print("Nothing to do: nothing to repair.")
-elif params["interactive"]:
+if params["interactive"]:  # the Apply button (disabled when there is nothing to repair)
     from flexops import ui
     button = ui.confirm_panel(client, the_plan)
+elif not the_plan.pending:
+    print("Nothing to do: nothing to repair.")
 elif params["confirm"]:
     result = plan.apply_recorded(client, the_plan, notebook.record)
     notebook.show_apply(result)
