@@ -8,10 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 
-from flexops import addresses, legacy, repairs, routing, trace
+from flexops import addresses, audit, legacy, repairs, routing, trace
 from flexops.address_spec import MessengerAddress
 
 import test_plan
@@ -147,14 +148,17 @@ def test_retire_with_replace_moves_the_page_and_rollback_puts_the_flex_flow_back
     assert again.exit_code == 0 and "Nothing to do" in again.output
 
 
-def test_disable_then_rollback_re_enables(sandbox, client, workdir):
-    flow = make_legacy_flow(client, sandbox.demo, page_of(sandbox))
+def test_disable_then_rollback_re_enables_pacing_the_flex_flow_calls(sandbox, client, workdir):
+    made = [make_legacy_flow(client, sandbox.demo, page_of(sandbox, i)).sid for i in (0, 1)]
     done = cli("legacy", "retire", "--all-facebook", "--disable", "--yes")
     assert done.exit_code == 0, done.output
-    assert flows(client)[flow.sid]["enabled"] is False
-    assert [r["collides"] for r in legacy.inventory(client)] == [False]
+    assert [flows(client)[sid]["enabled"] for sid in made] == [False, False]
+    assert [r["collides"] for r in legacy.inventory(client)] == [False, False]
+    sent = [datetime.fromisoformat(r["time"]) for r in audit.read(last_run(workdir, "legacy-retire") / "audit.jsonl")
+            if r["event"] == "sent"]
+    assert len(sent) == 2 and (sent[1] - sent[0]).total_seconds() >= 0.95  # Twilio: about 1 update a second
     assert cli("rollback", "latest", "--yes").exit_code == 0
-    assert flows(client)[flow.sid]["enabled"] is True
+    assert [flows(client)[sid]["enabled"] for sid in made] == [True, True]
 
 
 def test_rollback_refuses_when_the_page_changed_since_unless_forced(sandbox, client, workdir):
