@@ -14,6 +14,7 @@ import click
 from . import checks, inventory, reports, run_folder, run_index
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_janitor import janitor_command
+from .cli_repairs import legacy_group, routing_group
 from .cli_trace import trace_command
 from .cli_twin import import_command as sandbox_import_command
 from .client import connect
@@ -329,7 +330,8 @@ def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, s
     return df, written
 
 
-for _command in (plan_command, apply_command, rollback_command, trace_command, janitor_command):
+for _command in (plan_command, apply_command, rollback_command, trace_command, janitor_command, legacy_group,
+                 routing_group):
     main.add_command(_command)
 sandbox.add_command(sandbox_import_command)
 

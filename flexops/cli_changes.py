@@ -194,8 +194,8 @@ def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break
 def rollback_command(run, target, profile, force, yes, concurrency, break_lock, runs_dir, progress):
     """Undo exactly what RUN changed, from its audit trail, as an audited run of its own.
 
-    RUN is a run id, a unique part of one, a run folder, or `latest` (a `flexops apply`, a `flexops rollback`, or a
-    runbook 40 run). Deletes what RUN created, restores the previous values of what it updated, and re-creates
+    RUN is a run id, a unique part of one, a run folder, or `latest` (a `flexops apply`, a `flexops rollback`, a
+    runbook 40 run, or a repair: `flexops legacy retire`, `flexops routing fix`, runbook 70). Deletes what RUN created, restores the previous values of what it updated, and re-creates
     what it deleted with its previous configuration. Shows the plan and asks first (--yes to skip).
 
     Refuses, changing nothing and naming each address and field, when an address changed after RUN (unless

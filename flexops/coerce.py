@@ -72,3 +72,13 @@ def as_duration(name, value):
     if not match:
         raise ValidationError(name, "must be a duration such as 30m, 24h or 7d (units: s, m, h, d, w)", value)
     return timedelta(**{DURATION_UNITS[match[2].lower()]: float(match[1])})
+
+
+def as_sids(name, values, prefix):
+    """A list (or comma-separated text) of Twilio SIDs with `prefix` (FO, WW...): each checked, kept as text."""
+    sids = as_list(name, values)
+    pattern = re.compile(prefix + r"[0-9a-fA-F]{32}")
+    for sid in sids:
+        if not pattern.fullmatch(str(sid)):
+            raise ValidationError(name, f"must be {prefix} SIDs ({prefix} + 32 hex digits)", sid)
+    return [str(s) for s in sids]

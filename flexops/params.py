@@ -7,10 +7,12 @@ from pathlib import Path
 from . import run_folder
 from .address_spec import MessengerAddress, normalise_page_id
 from .checks import validate_page_ids
-from .coerce import as_bool, as_duration, as_int, as_list, as_optional_str
+from .coerce import as_bool, as_duration, as_int, as_list, as_optional_str, as_sids
 from .exceptions import ValidationError
 from .inventory import parse_types
+from .legacy import plan_retire
 from .plan import check_concurrency
+from .routing import plan_fix
 from .settings import choose_target
 from .studio import FlowCache
 
@@ -142,3 +144,30 @@ def trace_params(target="auto", page_id="", since="7d", wait_seconds=0, conversa
     return {"target": choose_target(target), "page_id": normalise_page_id(page) if page else None,
             "since": str(since).strip(), "wait_seconds": wait, "conversation_sid": conversation,
             "all_pages": all_pages, "interactive": as_bool("interactive", interactive)}
+
+
+REPAIRS = ("routing", "legacy")
+
+
+def repair_params(target="auto", repair="routing", flex_flow_sids="", replace=False, disable=False,
+                  studio_flow_sid="", confirm=False, interactive=False):
+    """Runbook 70: which repair; for `legacy`, the Flex Flows (blank: every facebook one). Dry run unless confirm."""
+    chosen = str(repair or "").strip().lower()
+    if chosen not in REPAIRS:
+        raise ValidationError("repair", f"must be one of {', '.join(REPAIRS)}", repair)
+    sids = as_sids("flex_flow_sids", flex_flow_sids, "FO")
+    replace, disable = as_bool("replace", replace), as_bool("disable", disable)
+    if chosen == "routing" and (sids or replace or disable):
+        raise ValidationError("repair", "flex_flow_sids, replace and disable are for repair = 'legacy'", repair)
+    return {"target": choose_target(target), "repair": chosen, "flex_flow_sids": sids, "replace": replace,
+            "disable": disable, "studio_flow_sid": as_optional_str("studio_flow_sid", studio_flow_sid),
+            "confirm": as_bool("confirm", confirm), "interactive": as_bool("interactive", interactive)}
+
+
+def repair_plan(client, params):
+    """The RepairPlan runbook 70's parameters ask for (the Flex messaging flow resolved for `replace`)."""
+    if params["repair"] == "routing":
+        return plan_fix(client)
+    flow = resolve_flow(client, params["studio_flow_sid"]) if params["replace"] else None
+    return plan_retire(client, params["flex_flow_sids"], not params["flex_flow_sids"], params["disable"],
+                       params["replace"], flow)

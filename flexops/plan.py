@@ -323,7 +323,9 @@ def apply_recorded(client, plan, record, concurrency=8, progress=True, lock=True
     """apply() as a step of an audited run: each change's outcome and the summary go to `record(key, value)`
     (results.json `apply` and `summary`) as soon as the apply ends, so an interrupted or partly failed run keeps
     what it did and rollback can read it. `flexops apply`, `flexops rollback` and runbook 40 (its headless cell and
-    its Apply button) all apply through here."""
+    its Apply button) all apply through here. A repair plan (repairs.RepairPlan) applies its own steps."""
+    if hasattr(plan, "apply_recorded"):
+        return plan.apply_recorded(client, record, progress=progress, lock=lock, break_lock=break_lock)
     result = apply(client, plan, concurrency=concurrency, progress=progress, lock=lock, break_lock=break_lock)
     record("apply", result.to_dict())
     record("summary", result.summary())

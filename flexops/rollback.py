@@ -17,7 +17,7 @@ The rollback itself runs through plan.apply, so it is concurrent, resumable, loc
 import re
 from dataclasses import dataclass, field
 
-from . import addresses, audit, run_folder
+from . import addresses, audit, repairs, run_folder
 from .address_spec import MessengerAddress
 from .addresses import state_of
 from .atomic import read_json
@@ -196,6 +196,8 @@ def plan_rollback(client, run, force=False, runs_dir=None):
     run_id, records, results = load_run(run, runs_dir)
     _check_account(client, records, run_id)
     _refuse_irreversible(run_id, records)
+    if repairs.is_repair_run(results):  # a repair run (legacy Flex Flows, routing): undone from its recorded steps
+        return repairs.plan_undo(client, run_id, results, force=force)
     items = touched(records, results)
     current = {i.address: i for i in addresses.list_messenger(client)} if items else {}
     changes, conflicts = [], []
@@ -276,6 +278,8 @@ def rollback(client, run, force=False, concurrency=8, progress=True, audit=None,
              break_lock=False):
     """Plan and apply the undo of `run`: (Plan, [Conflict], ApplyResult)."""
     plan, conflicts = plan_rollback(client, run, force=force, runs_dir=runs_dir)
+    if isinstance(plan, repairs.RepairPlan):
+        return plan, conflicts, repairs.apply(client, plan)
     result = apply(client, plan, concurrency=concurrency, progress=progress, audit=audit, lock=lock,
                    break_lock=break_lock)
     return plan, conflicts, result

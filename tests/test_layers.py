@@ -19,12 +19,12 @@ LAYERS = [
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "path_checks", "checks", "trace_hops",
-                    "trace_collect", "trace", "trace_many", "inventory", "desired", "plan", "repairs", "rollback",
-                    "janitor", "twin"}),
+                    "trace_collect", "trace", "trace_many", "inventory", "desired", "plan", "repairs", "legacy",
+                    "routing", "rollback", "janitor", "twin"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "janitor_view",
                                    "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
-    ("the CLI", {"cli_changes", "cli_trace", "cli_janitor", "cli_twin", "cli", "__init__"}),  # __init__: public API
+    ("the CLI", {"cli_changes", "cli_trace", "cli_janitor", "cli_twin", "cli_repairs", "cli", "__init__"}),  # + API
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}
 MAX_LINES = 400

@@ -242,3 +242,36 @@ def test_twilio_cli_profile_errors_do_not_echo_secrets(tmp_path, monkeypatch):
     with pytest.raises(ConfigurationError) as caught:
         settings.twilio_credentials(env={})
     assert "accountSid" in str(caught.value) and ENV_TOKEN not in str(caught.value)
+
+
+def test_repair_runs_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
+    """`flexops legacy retire --replace`, `flexops routing fix` and their rollbacks: no secret in any file of their
+    run folders (audit trail with the Flex Flow's full configuration, results, manifest) nor in their output."""
+    server, demo = secret_sandbox
+    monkeypatch.setenv("FLEXOPS_LOCK_DIR", os.fspath(tmp_path / "locks"))
+    client = connect()
+    page = demo["pages"][0]["page_id"]
+    flow = client.flex_api.v1.flex_flow.create(
+        friendly_name="Legacy", chat_service_sid=demo["chat_service_sid"], channel_type="facebook",
+        contact_identity=f"messenger:{page}", enabled=True, integration_type="studio",
+        integration_flow_sid=demo["messaging_flow_sid"])
+    config = {"task_routing": {"filters": [{"filter_friendly_name": "FB", "expression": "channelType == 'facebook'",
+                                            "targets": [{"queue": demo["queue_sid"]}]}]}}
+    client.taskrouter.v1.workspaces(demo["workspace_sid"]).workflows(demo["workflow_sid"]).update(
+        configuration=json.dumps(config))
+    runs_dir = tmp_path / "runs"
+    outputs = []
+    for args in (["legacy", "retire", flow.sid, "--replace"], ["routing", "fix"], ["rollback", "latest"],
+                 ["rollback", "latest"]):
+        result = CliRunner().invoke(main, [*args, "--yes", "--runs-dir", os.fspath(runs_dir)])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    folders = list(runs_dir.iterdir())
+    assert len(folders) == 4
+    for folder in folders:
+        for path in folder.iterdir():
+            for secret in secrets_of(demo):
+                assert secret.encode() not in path.read_bytes(), f"a secret leaked into {folder.name}/{path.name}"
+    for text in outputs:
+        for secret in secrets_of(demo):
+            assert secret not in text

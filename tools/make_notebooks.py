@@ -520,10 +520,116 @@ if result is not None:
     ])
 
 
+# --- 70 ------------------------------------------------------------------------------------------------------
+
+def repair_notebook():
+    return notebook([
+        md(f"""# 70 · Repair routing and legacy Flex Flows
+
+The two repairs a Messenger migration to Flex Conversations most often needs, neither of them an address edit:
+
+- **routing**: Flex's TaskRouter workflows whose filters still say `channelType == 'facebook'` (legacy Flex Flow
+  tasks) never route a Flex Conversations task (`channelType` `messenger`). The fix rewrites them to
+  `channelType IN ['facebook', 'messenger']`.
+- **legacy**: a legacy Flex Flow still holding the Page takes its messages from the Conversations address. The
+  repair deletes (or disables) it and, with `replace`, creates the Page's Conversations address right after
+  (Twilio's migration: remove the legacy address, then create the new one).
+
+**Dry run by default**: the plan is shown and nothing changes unless `confirm = True` (or the form's Apply button).
+Every change is in the run's audit trail; `flexops rollback RUN` undoes it. {CREDENTIALS}"""),
+        parameters(
+            TARGET,
+            'repair: str = "routing"  # routing | legacy',
+            'flex_flow_sids: str = ""  # legacy: FO... SIDs, comma-separated; blank: every facebook Flex Flow',
+            "replace: bool = False  # legacy: create each Page's Conversations address right after its Flex Flow",
+            "disable: bool = False  # legacy: disable the Flex Flows instead of deleting them",
+            'studio_flow_sid: str = ""  # replace: the Flex messaging flow; blank: the only published one',
+            "confirm: bool = False  # headless: apply the plan (False: show it and change nothing)",
+            "interactive: bool = False  # True: an Apply button under the plan (JupyterLab); headless leaves it False"),
+        md(VALIDATE),
+        code('''
+import flexops
+from flexops import legacy, notebook, plan, routing
+from flexops.params import repair_params, repair_plan
+
+params = repair_params(target=target, repair=repair, flex_flow_sids=flex_flow_sids, replace=replace,
+                       disable=disable, studio_flow_sid=studio_flow_sid, confirm=confirm, interactive=interactive)
+notebook.record("parameters", params)'''),
+        *connect_step(),
+        md("""## 3 · What is wrong
+**routing**: every workflow of Flex's workspace judged against a Messenger task: does it route one, and which
+filters (or targets) match only the legacy `facebook` channel type — with the rewrite, or blank when a person must
+fix it. **legacy**: every legacy messaging Flex Flow, the Conversations address for the same Page, and whether
+they collide (an enabled Flex Flow takes the Page's messages)."""),
+        code('''
+if params["repair"] == "routing":
+    report = routing.check(client)
+    notebook.show_table(routing.findings_table(report), f"Workflows of Flex's workspace {report['workspace_sid']}")
+    notebook.record("routing_check", report)
+else:
+    rows = legacy.inventory(client)
+    notebook.show_table(legacy.table(rows), "Legacy messaging Flex Flows")
+    notebook.record("legacy_flows", rows)'''),
+        md("""## 4 · Plan
+Computed from what the account holds now; nothing is changed. A workflow's configuration is shown before/after
+as a diff. *Fails on `studio_flow_sid`?* `replace` needs the Flex messaging flow: give its SID."""),
+        code('''
+the_plan = repair_plan(client, params)
+notebook.show_table(the_plan.table(), f"Plan: {the_plan.summary()}")
+for step in (s for s in the_plan.steps if s.diff):
+    print(step.diff)
+for note in the_plan.notes:
+    print("note:", note)
+notebook.record("plan", the_plan.to_dict())'''),
+        md("""## 5 · Apply and verify
+Headless, the plan is applied only with `confirm = True`; interactive, only when you click **Apply**. Steps run in
+order (Flex Flow calls about one a second, Twilio's limit); throttling is waited out and a call whose answer was
+lost is checked against the account before any retry. Each changed resource is then fetched back and compared
+with what the repair made; with `replace`, the gap between retiring the Flex Flow and creating the address is
+shown. Check the path afterwards with runbook 50 (trace)."""),
+        code('''
+result = None
+if params["interactive"]:  # the Apply button (disabled when there is nothing to repair)
+    from flexops import ui
+    button = ui.confirm_panel(client, the_plan)
+elif not the_plan.pending:
+    print("Nothing to do: nothing to repair.")
+elif params["confirm"]:
+    result = plan.apply_recorded(client, the_plan, notebook.record)
+    notebook.show_apply(result)
+    import pandas as pd
+    notebook.show_table(pd.DataFrame(notebook.results().get("verify") or [], columns=["target", "kind", "ok",
+                                                                                      "detail"]), "Verified")
+    for line in legacy.gaps_text(notebook.results().get("gaps")):
+        print(line)
+else:
+    print("confirm is False (dry run): nothing was changed. Review the plan, then run again with confirm = True.")'''),
+        md("""## 6 · How to undo this run
+`flexops rollback RUN` restores every resource this run changed: a deleted Flex Flow is re-created with its full
+previous configuration (Twilio gives it a new SID), a disabled one re-enabled, a workflow's previous
+configuration put back, a created address deleted. It refuses, changing nothing, when a resource changed since
+(unless `--force`). The table previews that undo."""),
+        code('''
+if result is not None and notebook.run_dir() is not None and (notebook.run_dir() / "manifest.json").exists():
+    from flexops import rollback
+    undo, _ = rollback.plan_rollback(client, notebook.run_dir(), force=True)
+    notebook.show_table(undo.table(), f"flexops rollback {notebook.run_dir().name} would: {undo.summary()}")
+else:
+    print("Nothing to undo here (or not an audited run: use `flexops run` to get one that can be rolled back).")'''),
+        md("""## 7 · Outcome
+A headless run with a failed step ends non-zero here, after the results were saved; running it again changes
+only what is still to do."""),
+        code('''
+if result is not None:
+    notebook.raise_for_outcome(result)'''),
+    ])
+
+
 RUNBOOKS = {"00_connect.ipynb": connect_notebook, "10_create_messenger_address.ipynb": create_notebook,
             "20_verify_messenger_addresses.ipynb": verify_notebook, "30_inventory_report.ipynb": report_notebook,
             "40_apply_inventory.ipynb": apply_notebook, "50_trace_messenger_message.ipynb": trace_notebook,
-            "60_close_stale_conversations.ipynb": janitor_notebook}
+            "60_close_stale_conversations.ipynb": janitor_notebook,
+            "70_repair_routing_and_legacy.ipynb": repair_notebook}
 
 
 def build(name):
