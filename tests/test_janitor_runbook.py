@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from flexops import janitor, janitor_view, notebook, run_folder
@@ -39,6 +40,7 @@ def test_confirm_closes_records_the_outcome_and_verifies(sandbox, client, run):
     assert again.error is None and again.results["plan"]["stale"] == [] and "close" not in again.results
 
 
+@pytest.mark.slow  # `flexops run` starts a kernel
 def test_a_recorded_run_cannot_be_rolled_back(sandbox, client, workdir):
     address(client, sandbox)
     closed, = conversations_with_ended_tasks(client, sandbox, customers(1))
