@@ -64,8 +64,9 @@ def sandbox():
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite state file, created readable by you only [default: FLEXOPS_SANDBOX_DB or "
                    ".flexops/sandbox.db].")
-@click.option("--seed", type=click.Choice(["demo", "none"]), default="demo", show_default=True,
-              help="Seed the demo account when the database has no account yet.")
+@click.option("--seed", type=click.Choice(["demo", "fleet", "none"]), default="demo", show_default=True,
+              help="Seed the demo account (fleet: a main account with 3 Flex subaccounts, one broken) when the "
+                   "database has no account yet.")
 @click.option("--reset", is_flag=True, help="Wipe the database before serving (its control token stays).")
 def sandbox_serve(host, allow_remote, port, db_path, seed, reset):
     """Serve the local Twilio sandbox over HTTP until Ctrl-C.
@@ -86,8 +87,8 @@ def sandbox_serve(host, allow_remote, port, db_path, seed, reset):
     store = server.store
     if reset:
         store.reset()
-    if seed == "demo" and not store.setting("default_account"):
-        created = seeding.seed_demo(store)
+    if seed != "none" and not store.setting("default_account"):
+        created = seeding.seed_fleet(store) if seed == "fleet" else seeding.seed_demo(store)
         store.set_setting("default_account", created["account_sid"])
     click.echo(f"flexops sandbox listening on {server.url}")
     click.echo(f"  export FLEXOPS_SANDBOX_URL={server.url}")

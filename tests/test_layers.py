@@ -18,7 +18,7 @@ LAYERS = [
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
     ("the client", {"client"}),
-    ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
+    ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "fleet", "desired",
                     "plan", "repairs", "rollback"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "demo"}),
