@@ -209,3 +209,35 @@ def test_no_subaccount_token_in_rows_reprs_or_messages(fleet_sandbox):
     texts = [repr(resolved), repr(resolved.accounts), json.dumps([r.to_dict() for r in rows]),
              fleet.account_table(rows).to_string(), repr([a.client.flexops_target for a in resolved.accounts])]
     assert not [t for t in tokens(fleet_sandbox) for text in texts if t in text]
+
+
+# --- the runbooks, headless over the fleet (papermill + the flexops kernel) -------------------------------------
+
+from test_notebooks import REPORT, VERIFY, html_shown, run  # noqa: E402,F401  (the runbook fixture)
+
+
+@pytest.mark.notebook
+def test_verify_runbook_with_accounts_all_shows_the_account_table_first(fleet_sandbox, run):
+    result = run(VERIFY, target="sandbox", accounts="all")
+    assert result.error is not None and result.error.ename == "CheckFailed"  # the broken subaccount fails the run
+    per_account = result.results["accounts"]
+    assert [a["account_sid"] for a in per_account] == subs(fleet_sandbox)
+    assert [a["status"] for a in per_account] == ["pass", "fail", "pass"]
+    assert result.results["parameters"]["accounts"] == "all"
+    assert {r["account_sid"] for r in result.results["checks"]} == set(subs(fleet_sandbox))
+    shown = html_shown(result.output)
+    assert shown.index("Verification by account (3)") < shown.index("Rows that need work")
+    data = result.output.read_bytes() + (result.output.parent / "results.json").read_bytes()
+    assert not [t for t in tokens(fleet_sandbox) if t.encode() in data]
+
+
+@pytest.mark.notebook
+def test_report_runbook_with_accounts_all_writes_one_combined_report(fleet_sandbox, run, tmp_path):
+    result = run(REPORT, target="sandbox", accounts="all", out_dir=str(tmp_path / "report"))
+    assert result.error is None, result.error
+    assert [a["status"] for a in result.results["accounts"]] == ["pass", "fail", "pass"]
+    assert result.results["summary"]["total"] == 9
+    page = (tmp_path / "report" / "inventory.html").read_text(encoding="utf-8")
+    assert page.index("Accounts (3)") < page.index("Inventory (9)")
+    for path in [*(tmp_path / "report").iterdir(), result.output]:
+        assert not [t for t in tokens(fleet_sandbox) if t.encode() in path.read_bytes()], path.name
