@@ -26,8 +26,8 @@ parameters."""
 VALIDATE = """## 1 · Validate the parameters
 A bad value stops the run here with an error naming the parameter; no Twilio call has been made yet. Fix the value
 and run again."""
-ACCOUNTS = ('accounts: str = ""  # fleet: blank = this account; all = every subaccount (+ the main account if it '
-            'has Flex); or AC… SIDs, comma-separated')
+ACCOUNTS = ('accounts: str = ""  # a fleet: all (every subaccount, and the main account if it has Flex) or AC… '
+            'SIDs, comma-separated; blank: this account only')
 CONNECT = """## 2 · Connect
 The banner says which Twilio this run talks to. If it is not the one you expect, stop and fix `target` / your
 credentials. *Fails with a configuration error?* Set the variables it names."""
