@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import checks, inventory, reports
+from . import checks, fleet, inventory, reports
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_trace import trace_command
 from .client import connect
@@ -297,11 +297,14 @@ def runs_verify(run, runs_dir):
               help="Also verify each address and chart pass/fail.")
 @click.option("--title", default="Address configuration inventory", show_default=True, help="Report title.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def report_command(target, types, formats, out_dir, since, verify, title, progress):
+@click.option("--accounts", default="", metavar="all|AC…,AC…",
+              help="A fleet: every subaccount of the main account (all) or these account SIDs, in one report with "
+                   "a table per account first [default: the credentials' own account].")
+def report_command(target, types, formats, out_dir, since, verify, title, progress, accounts):
     """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
     changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
     df, written = run_report(target=target, types=types, formats=formats, out_dir=out_dir,
-                                     since=since, verify=verify, title=title,
+                                     since=since, verify=verify, title=title, accounts=accounts,
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
     click.echo(f"{len(df)} address configurations", err=True)
@@ -310,7 +313,7 @@ def report_command(target, types, formats, out_dir, since, verify, title, progre
 
 
 def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, since=None, verify=False,
-               title=reports.DEFAULT_TITLE, progress=True, echo=None):
+               title=reports.DEFAULT_TITLE, progress=True, echo=None, accounts=""):
     """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
 
     Returns (inventory DataFrame, {format: Path}); `echo(text)` (optional) hears which target is used. The default
@@ -320,11 +323,20 @@ def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, s
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = reports.check_output(out_dir or Path("reports") / f"inventory-{stamp}", title)
     before = reports.load_previous(since, "since")
+    chosen_accounts = fleet.parse_accounts(accounts)
     client = connect(target)
     if echo:
         echo(f"target: {client.flexops_target.describe()}")
-    df = inventory.collect(client, types=chosen_types, progress=progress,
-                           verify=checks.verify_inventory if verify else None)
+    if chosen_accounts:
+        resolved = fleet.resolve(client, chosen_accounts)
+        df, per_account = fleet.collect(resolved, chosen_types, checks.verify_inventory if verify else None)
+        fleet.release(resolved, client)
+        if echo:
+            echo("\n".join(f"{a['status']:<5} {a['account_name'] or '-'} {a['account_sid']}: {a['addresses']} "
+                           f"addresses{'; ' + a['problem'] if a['problem'] else ''}" for a in per_account))
+    else:
+        df = inventory.collect(client, types=chosen_types, progress=progress,
+                               verify=checks.verify_inventory if verify else None)
     written = reports.export(df, out, formats=chosen_formats, previous=before, title=title,
                              metadata={"types": chosen_types or "all"})
     if echo and before is not None:

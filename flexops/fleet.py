@@ -335,3 +335,19 @@ def account_figures(account, df):
             (figures["flows_missing"], "address(es) whose Studio flow is missing")) if n)
         base["remedy"] = "Run the verification runbook (20) on this account for the remedy of each address."
     return {**base, "status": status, **figures}
+
+
+# --- reach over a fleet ---------------------------------------------------------------------------------------
+
+def trace_all(fleet, since="7d"):
+    """trace_many.trace_all on every account: [dict] one per (account, Page) — the Page's reach and the account
+    — and one per account that could not be traced, with its problem and remedy."""
+    from . import trace_many
+
+    rows = []
+    for account, pages in run(fleet, lambda c: trace_many.trace_all(c, since, progress=False)):
+        named = {"account_sid": account.sid, "account_name": account.name}
+        if pages is None:
+            rows.append({**named, "problem": account.problem, "remedy": account.remedy})
+        rows.extend({**named, **page.row()} for page in pages or ())
+    return rows

@@ -241,3 +241,71 @@ def test_report_runbook_with_accounts_all_writes_one_combined_report(fleet_sandb
     assert page.index("Accounts (3)") < page.index("Inventory (9)")
     for path in [*(tmp_path / "report").iterdir(), result.output]:
         assert not [t for t in tokens(fleet_sandbox) if t.encode() in path.read_bytes()], path.name
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------------
+
+def test_report_accounts_all_on_the_cli(fleet_sandbox, tmp_path):
+    from click.testing import CliRunner
+
+    from flexops.cli import main
+
+    done = CliRunner().invoke(main, ["report", "--accounts", "all", "--verify", "--out",
+                                                     str(tmp_path / "r"), "--format", "json,md"])
+    assert done.exit_code == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("pass", "fail"))]
+    assert [line.split()[0] for line in lines] == ["pass", "fail", "pass"]
+    assert "draft Studio flow" in lines[1]
+    meta = json.loads((tmp_path / "r" / "inventory.json").read_text())["metadata"]
+    assert [a["status"] for a in meta["accounts"]] == ["pass", "fail", "pass"]
+    assert not [t for t in tokens(fleet_sandbox) if t in done.stdout + done.stderr]
+
+
+def test_trace_all_accounts_on_the_cli(fleet_sandbox):
+    from click.testing import CliRunner
+
+    from flexops.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["trace", "--all", "--accounts", "all", "--json"])
+    body = json.loads(done.stdout)
+    assert {p["account_sid"] for p in body["pages"]} == set(subs(fleet_sandbox)) and len(body["pages"]) == 9
+    reached = {p["page_id"]: p["reached_flex"] for p in body["pages"]}
+    broken_page = next(s for s in fleet_sandbox.demo["subaccounts"] if s["broken"])["pages"][0]["page_id"]
+    assert reached[broken_page] == 0 and sum(reached.values()) == 8  # no first message to the broken address
+    assert body["requests"] > 0
+    refused = runner.invoke(main, ["trace", "700000000000000", "--accounts", "all"])
+    assert refused.exit_code == 2 and "--all" in refused.stderr
+
+
+@pytest.mark.slow  # starts a process
+def test_sandbox_serve_seed_fleet(tmp_path, monkeypatch):
+    import signal
+
+    from flexops.client import connect, sandbox_target
+    from test_cli_sandbox import serve
+
+    proc, url, token = serve(tmp_path / "served.db", "--seed", "fleet")
+    try:
+        monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", token)
+        main_account = connect(sandbox_target(url=url))
+        listed = main_account.api.v2010.accounts.list()
+        assert len(listed) == 4 and {a.owner_account_sid for a in listed} == {main_account.account_sid}
+        assert [a.sid for a in fleet.resolve(main_account, "all").accounts] == [
+            a.sid for a in listed if a.sid != main_account.account_sid]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def test_control_plane_seed_fleet_checks_its_options(fleet_sandbox):
+    from flexops.exceptions import FlexopsError
+
+    made = fleet_sandbox.control.seed("fleet", subaccounts=2, addresses=1, first_messages=False)
+    assert len(made["subaccounts"]) == 2 and made["broken_account_sid"] == made["subaccounts"][1]["account_sid"]
+    assert "auth_token" not in json.dumps(made["subaccounts"])
+    for bad in ({"subaccounts": 0}, {"subaccounts": "3"}, {"addresses": 1001}, {"first_messages": "yes"}):
+        with pytest.raises(FlexopsError, match="must be"):
+            fleet_sandbox.control.seed("fleet", **bad)
+    with pytest.raises(FlexopsError, match="unknown seed"):
+        fleet_sandbox.control.seed("galaxy")
