@@ -147,15 +147,20 @@ def sandbox_credentials(db_path, url, as_json):
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/demo", show_default=True,
               help="Where the executed notebooks, results and report go (the demo's sandbox database too).")
-def demo_command(out_dir):
+@click.option("--fleet", is_flag=True, help="Instead: a main account with 3 subaccounts (one broken), verified and "
+                                            "reported as one fleet (runbooks 20 and 30 with accounts=all).")
+def demo_command(out_dir, fleet):
     """Run the whole runbook sequence headless on a fresh local sandbox (no Twilio account needed).
 
     00 connect -> 10 create a Messenger address -> a simulated first message -> 20 verify -> 30 report ->
     10 again (no change). Prints where each executed notebook and the HTML report are.
     """
-    from .demo import run_demo
+    from .demo import run_demo, run_fleet_demo
 
-    run_demo(out_dir)
+    if fleet:
+        run_fleet_demo(Path(out_dir) / "fleet")
+    else:
+        run_demo(out_dir)
 
 
 # --- run / runs -----------------------------------------------------------------------------------------------

@@ -309,3 +309,17 @@ def test_control_plane_seed_fleet_checks_its_options(fleet_sandbox):
             fleet_sandbox.control.seed("fleet", **bad)
     with pytest.raises(FlexopsError, match="unknown seed"):
         fleet_sandbox.control.seed("galaxy")
+
+
+@pytest.mark.notebook
+def test_flexops_demo_fleet(tmp_path, monkeypatch):
+    from flexops.demo import run_fleet_demo
+
+    monkeypatch.delenv("FLEXOPS_RUN_DIR", raising=False)
+    said = []
+    steps = run_fleet_demo(tmp_path / "fleet", echo=said.append)
+    assert [s.name for s in steps] == ["20 verify fleet", "30 report fleet"]
+    for step in steps:
+        assert [a["status"] for a in step.results["accounts"]] == ["pass", "fail", "pass"]
+        assert step.summary.startswith("3 accounts: 2 ok, 1 failing")
+    assert (tmp_path / "fleet" / "02_30_report_fleet" / "inventory.html").exists() and "HTML report" in said[-1]
