@@ -213,8 +213,12 @@ def run(fleet, work, check_flex=True):
             problem = flex.result() if flex is not None else None
             try:
                 result = job.result()
-            except FlexopsError as exc:
-                problem, result = problem or problem_of(exc), None
+            except Exception as exc:  # noqa: BLE001 - a Twilio or network error stops this account only
+                failure = None if isinstance(exc, FlexopsError) else retry.classify(exc)
+                if failure is None and not isinstance(exc, FlexopsError):
+                    raise
+                error = exc if failure is None else retry.failed("check the account", failure, 1)
+                problem, result = problem or problem_of(error), None
         if problem:
             account.problem, account.remedy = problem
             return account, None

@@ -10,11 +10,21 @@ import pytest
 from bs4 import BeautifulSoup
 
 from flexops import checks, fleet, reports
+from flexops.client import connect, sandbox_target
 from flexops.exceptions import ConnectionFailed, ValidationError
 from flexops.params import report_params, verify_params
+from flexops.sandbox.control import SandboxControl
 from flexops.sandbox.server import SandboxServer
 
-from conftest import RunningSandbox
+
+class FleetSandbox:
+    def __init__(self, server):
+        self.server, self.url, self.store = server, server.url, server.store
+        self.control = SandboxControl(server.url)
+        self.demo = self.control.seed("fleet")  # the main account's credentials, the subaccounts' SIDs
+
+    def client(self, account_sid=None):
+        return connect(sandbox_target(url=self.url, account_sid=account_sid))
 
 
 class InFlight:
@@ -42,8 +52,7 @@ def fleet_sandbox(tmp_path, monkeypatch):
     """A fresh sandbox seeded with `fleet` (its main account is the default account), requests counted."""
     server = SandboxServer(tmp_path / "fleet.db").start()
     try:
-        running = RunningSandbox(server, None)
-        running.demo = running.control.seed("fleet")
+        running = FleetSandbox(server)
         running.inflight = server.httpd.app = InFlight(server.app)
         monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
         monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
