@@ -93,3 +93,13 @@ def for_summary(summary, top=12):
             ("Studio-integrated addresses by flow", bar_png("Addresses by Studio flow", flows, horizontal=True)),
             ("Verification", bar_png("Verification", summary["verification"], colors=VERDICT_COLORS)),
             ("Created per month", bar_png("Created per month (UTC)", summary["created_per_month"]))]
+
+
+def accounts_png(accounts):
+    """A fleet's addresses per account, coloured by the account's status (`fleet.account_figures` dicts)."""
+    counts, colors = {}, {}
+    for figures in accounts:
+        label = figures.get("account_name") or figures["account_sid"]
+        label = label if label not in counts else f"{label} ({figures['account_sid'][-4:]})"
+        counts[label], colors[label] = figures["addresses"], VERDICT_COLORS.get(figures["status"], "#7f8c8d")
+    return bar_png("Addresses per account (colour: account status)", counts, colors=colors, horizontal=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import checks, inventory, reports, run_folder, run_index
+from . import checks, fleet, inventory, reports, run_folder, run_index
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_janitor import janitor_command
 from .cli_repairs import legacy_group, routing_group
@@ -67,8 +67,9 @@ def sandbox():
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite state file, created readable by you only [default: FLEXOPS_SANDBOX_DB or "
                    ".flexops/sandbox.db].")
-@click.option("--seed", type=click.Choice(["demo", "none"]), default="demo", show_default=True,
-              help="Seed the demo account when the database has no account yet.")
+@click.option("--seed", type=click.Choice(["demo", "fleet", "none"]), default="demo", show_default=True,
+              help="Seed the demo account (fleet: a main account with 3 Flex subaccounts, one broken) when the "
+                   "database has no account yet.")
 @click.option("--reset", is_flag=True, help="Wipe the database before serving (its control token stays).")
 def sandbox_serve(host, allow_remote, port, db_path, seed, reset):
     """Serve the local Twilio sandbox over HTTP until Ctrl-C.
@@ -89,8 +90,8 @@ def sandbox_serve(host, allow_remote, port, db_path, seed, reset):
     store = server.store
     if reset:
         store.reset()
-    if seed == "demo" and not store.setting("default_account"):
-        created = seeding.seed_demo(store)
+    if seed != "none" and not store.setting("default_account"):
+        created = seeding.seed_fleet(store) if seed == "fleet" else seeding.seed_demo(store)
         store.set_setting("default_account", created["account_sid"])
     click.echo(f"flexops sandbox listening on {server.url}")
     click.echo(f"  export FLEXOPS_SANDBOX_URL={server.url}")
@@ -149,15 +150,20 @@ def sandbox_credentials(db_path, url, as_json):
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/demo", show_default=True,
               help="Where the executed notebooks, results and report go (the demo's sandbox database too).")
-def demo_command(out_dir):
+@click.option("--fleet", is_flag=True, help="Instead: a main account with 3 subaccounts (one broken), verified and "
+                                            "reported as one fleet (runbooks 20 and 30 with accounts=all).")
+def demo_command(out_dir, fleet):
     """Run the whole runbook sequence headless on a fresh local sandbox (no Twilio account needed).
 
     00 connect -> 10 create a Messenger address -> a simulated first message -> 20 verify -> 30 report ->
     10 again (no change). Prints where each executed notebook and the HTML report are.
     """
-    from .demo import run_demo
+    from .demo import run_demo, run_fleet_demo
 
-    run_demo(out_dir)
+    if fleet:
+        run_fleet_demo(Path(out_dir) / "fleet")
+    else:
+        run_demo(out_dir)
 
 
 # --- run / runs -----------------------------------------------------------------------------------------------
@@ -293,11 +299,14 @@ def runs_verify(run, runs_dir):
               help="Also verify each address and chart pass/fail.")
 @click.option("--title", default="Address configuration inventory", show_default=True, help="Report title.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def report_command(target, types, formats, out_dir, since, verify, title, progress):
+@click.option("--accounts", default="", metavar="all|AC…,AC…",
+              help="A fleet: every subaccount of the main account (all) or these account SIDs, in one report with "
+                   "a table per account first [default: the credentials' own account].")
+def report_command(target, types, formats, out_dir, since, verify, title, progress, accounts):
     """Inventory every address configuration; write CSV, XLSX, JSON, one self-contained HTML report (charts,
     changes since --since) and a Markdown summary. Prints `<format><TAB><path>` per file written."""
     df, written = run_report(target=target, types=types, formats=formats, out_dir=out_dir,
-                                     since=since, verify=verify, title=title,
+                                     since=since, verify=verify, title=title, accounts=accounts,
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
     click.echo(f"{len(df)} address configurations", err=True)
@@ -306,7 +315,7 @@ def report_command(target, types, formats, out_dir, since, verify, title, progre
 
 
 def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, since=None, verify=False,
-               title=reports.DEFAULT_TITLE, progress=True, echo=None):
+               title=reports.DEFAULT_TITLE, progress=True, echo=None, accounts=""):
     """Connect, collect, export: what `flexops report` does. Every input is checked before the first API call.
 
     Returns (inventory DataFrame, {format: Path}); `echo(text)` (optional) hears which target is used. The default
@@ -316,11 +325,20 @@ def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, s
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = reports.check_output(out_dir or Path("reports") / f"inventory-{stamp}", title)
     before = reports.load_previous(since, "since")
+    chosen_accounts = fleet.parse_accounts(accounts)
     client = connect(target)
     if echo:
         echo(f"target: {client.flexops_target.describe()}")
-    df = inventory.collect(client, types=chosen_types, progress=progress,
-                           verify=checks.verify_inventory if verify else None)
+    if chosen_accounts:
+        resolved = fleet.resolve(client, chosen_accounts)
+        df, per_account = fleet.collect(resolved, chosen_types, checks.verify_inventory if verify else None)
+        fleet.release(resolved, client)
+        if echo:
+            echo("\n".join(f"{a['status']:<5} {a['account_name'] or '-'} {a['account_sid']}: {a['addresses']} "
+                           f"addresses{'; ' + a['problem'] if a['problem'] else ''}" for a in per_account))
+    else:
+        df = inventory.collect(client, types=chosen_types, progress=progress,
+                               verify=checks.verify_inventory if verify else None)
     written = reports.export(df, out, formats=chosen_formats, previous=before, title=title,
                              metadata={"types": chosen_types or "all"})
     if echo and before is not None:

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import trace as trace_api, trace_many
+from . import fleet, trace as trace_api, trace_many
 from .cli_changes import PROFILE_OPTION, TARGET_OPTION, text_table
 from .client import connect
 from .exceptions import ValidationError
@@ -59,11 +59,14 @@ class LiveLine:
               help="Trace this known conversation instead (repeatable).")
 @click.option("--all", "all_pages", is_flag=True,
               help="Every inbound conversation in --since, per Page: reached Flex, reached an agent, broken hops.")
+@click.option("--accounts", default="", metavar="all|AC…,AC…",
+              help="With --all, over a fleet: every subaccount of the main account (all) or these account SIDs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
 @TARGET_OPTION
 @PROFILE_OPTION
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def trace_command(page_id, since, wait_seconds, conversations, all_pages, as_json, target, profile, progress):
+def trace_command(page_id, since, wait_seconds, conversations, all_pages, accounts, as_json, target, profile,
+                  progress):
     """Follow the newest Messenger message to PAGE_ID hop by hop — address, conversation, Studio (or webhook),
     Flex, agent — and say which hop broke, why, and what to do. Monitor alerts are shown on the hop they name.
 
@@ -71,8 +74,13 @@ def trace_command(page_id, since, wait_seconds, conversations, all_pages, as_jso
     """
     if all_pages == bool(page_id):
         raise ValidationError("page_id", "give a PAGE_ID, or --all for every Page (not both)")
+    chosen = fleet.parse_accounts(accounts)
+    if chosen and not all_pages:
+        raise ValidationError("accounts", "goes with --all (a fleet's reach per account and Page)", accounts)
     progress = sys.stderr.isatty() if progress is None else progress
     client = connect(target, profile=profile)
+    if chosen:
+        return _trace_fleet(client, chosen, since, as_json)
     if all_pages:
         return _trace_all(client, since, as_json, progress)
     line = LiveLine(f"a new message to messenger:{page_id}", progress and not as_json)
@@ -100,4 +108,25 @@ def _trace_all(client, since, as_json, progress):
         click.echo(f"{sum(p.conversations for p in pages)} conversations on {len(pages)} Pages, "
                    f"{requests} requests", err=True)
     broken = sum(sum(p.broken.values()) for p in pages)
+    sys.exit(1 if broken else 0)
+
+
+def _trace_fleet(client, accounts, since, as_json):
+    """--all over a fleet: one row per (account, Page), an account that could not be traced as a row saying why."""
+    import pandas as pd
+
+    before = client.http_client.request_count
+    resolved = fleet.resolve(client, accounts)
+    rows = fleet.trace_all(resolved, since)
+    fleet.release(resolved, client)
+    requests = sum(c.http_client.request_count for c in resolved.clients() if c is not client) + \
+        client.http_client.request_count - before
+    if as_json:
+        click.echo(json.dumps({"since": since, "requests": requests, "pages": rows}, indent=2))
+    else:
+        table = pd.DataFrame([{**r, "broken": ", ".join(f"{k} {v}" for k, v in (r.get("broken") or {}).items())}
+                              for r in rows]).fillna("")
+        click.echo(text_table(table))
+        click.echo(f"{len(resolved.accounts)} accounts, {requests} requests", err=True)
+    broken = sum(sum((r.get("broken") or {}).values()) for r in rows) + sum(1 for r in rows if r.get("problem"))
     sys.exit(1 if broken else 0)

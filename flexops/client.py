@@ -7,6 +7,7 @@ edge/region settings keep working; `next_page_url` (absolute, as Twilio writes i
 import os
 import threading
 import time
+from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 import requests
@@ -48,6 +49,9 @@ class FlexopsHttpClient(TwilioHttpClient):
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.listeners = []
+        # Entered around every request, retries included: fleet.py shares one semaphore between the clients of
+        # many accounts, so a fleet run keeps one global bound on requests in flight.
+        self.gate = nullcontext()
         self.request_count = 0
         self._lock = threading.Lock()
 
@@ -69,8 +73,9 @@ class FlexopsHttpClient(TwilioHttpClient):
                   for listener in list(self.listeners) if hasattr(listener, "before")}
         response = error = None
         try:
-            response = super().request(method, self.route(url), params=params, data=data, headers=headers,
-                                        auth=auth, timeout=timeout, allow_redirects=allow_redirects)
+            with self.gate:
+                response = super().request(method, self.route(url), params=params, data=data, headers=headers,
+                                            auth=auth, timeout=timeout, allow_redirects=allow_redirects)
             return response
         except requests.RequestException as exc:
             error = exc

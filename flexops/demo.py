@@ -197,3 +197,43 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
     echo(f"done in {time.monotonic() - started:.0f}s. HTML report: {html}")
     echo("open the executed notebooks above in JupyterLab, or run a runbook yourself: flexops run notebooks/...")
     return steps
+
+
+def _accounts_line(results):
+    per = results.get("accounts") or []
+    bad = [a for a in per if a["status"] == "fail"]
+    return (f"{len(per)} accounts: {len(per) - len(bad)} ok, {len(bad)} failing"
+            + (f" ({', '.join(a['account_name'] or a['account_sid'] for a in bad)})" if bad else ""))
+
+
+def run_fleet_demo(out_dir=DEFAULT_OUT / "fleet", echo=print, progress_bar=False, subaccounts=3):
+    """`flexops demo --fleet`: an ISV's main account with `subaccounts` Flex subaccounts (one broken on purpose),
+    verified (20) and reported (30) as one fleet with accounts=all. Returns the list of Steps."""
+    from .sandbox.control import SandboxControl
+    from .sandbox.server import SandboxServer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    books, kernel, steps, started = notebooks_dir(), kernel_name(), [], time.monotonic()
+    with SandboxServer(out / "sandbox.db") as server:
+        control = SandboxControl(server.url)
+        control.reset()
+        made = control.seed("fleet", subaccounts=subaccounts)
+        echo(f"flexops demo --fleet: fresh sandbox at {server.url}, main account with {subaccounts} subaccounts "
+             f"(one broken on purpose), output in {out}")
+        with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_SANDBOX_TOKEN=server.control_token,
+                         FLEXOPS_TARGET="sandbox"):
+            for index, (name, notebook, extra) in enumerate((
+                    ("20 verify fleet", "20_verify_messenger_addresses.ipynb", {}),
+                    ("30 report fleet", "30_inventory_report.ipynb", {})), start=1):
+                began = time.monotonic()
+                folder = out / f"{index:02d}_{name.replace(' ', '_')}"
+                path, results = execute(books / notebook, folder, {"target": "sandbox", "accounts": "all", **extra},
+                                        kernel, progress_bar, may_fail=True)
+                steps.append(Step(name, _accounts_line(results), path, results, time.monotonic() - began))
+                echo(f"  [{index}/2] {name:<16} {steps[-1].summary} ({steps[-1].seconds:.1f}s)  -> {path}")
+    broken = made["broken_account_sid"]
+    html = (steps[-1].results.get("reports") or {}).get("html")
+    echo(f"done in {time.monotonic() - started:.0f}s. Subaccount {broken} fails on purpose (an address on a draft "
+         f"flow). HTML report: {html}")
+    return steps

@@ -27,7 +27,7 @@ FLOW_WORKERS = 8
 COLUMNS = ("sid", "type", "address", "page_id", "friendly_name", "integration", "auto_creation_enabled",
            "studio_flow_sid", "studio_flow_name", "studio_flow_status", "retry_count", "webhook_url",
            "webhook_method", "webhook_filters", "conversation_service_sid", "address_country", "date_created",
-           "date_updated", "verification", "account", "generated_at")
+           "date_updated", "verification", "account", "account_sid", "account_name", "generated_at")
 BOOL_COLUMNS = ("auto_creation_enabled",)
 INT_COLUMNS = ("retry_count",)
 DATE_COLUMNS = ("date_created", "date_updated", "generated_at")

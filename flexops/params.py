@@ -9,6 +9,7 @@ from .address_spec import MessengerAddress, normalise_page_id
 from .checks import validate_page_ids
 from .coerce import as_bool, as_duration, as_int, as_list, as_optional_str, as_sids
 from .exceptions import ValidationError
+from .fleet import parse_accounts
 from .inventory import parse_types
 from .legacy import plan_retire
 from .plan import check_concurrency
@@ -91,15 +92,17 @@ def create_spec(client, params, flows=None):
     return MessengerAddress.from_params(**values)
 
 
-def verify_params(target="auto", page_ids="", require_first_message=True, interactive=False):
-    """Runbook 20: page_ids as a list or comma-separated string; empty means every Messenger address."""
+def verify_params(target="auto", page_ids="", require_first_message=True, interactive=False, accounts=""):
+    """Runbook 20: page_ids as a list or comma-separated string; empty means every Messenger address.
+    `accounts`: "" (the credentials' account), "all" or AC… SIDs (fleet.parse_accounts)."""
     return {"target": choose_target(target), "page_ids": validate_page_ids(as_list("page_ids", page_ids)),
             "require_first_message": as_bool("require_first_message", require_first_message),
-            "interactive": as_bool("interactive", interactive)}
+            "interactive": as_bool("interactive", interactive), "accounts": parse_accounts(accounts)}
 
 
-def report_params(target="auto", types="", out_dir="", since="", default_out="out/reports"):
-    """Runbook 30: `out_dir` blank = the run folder when there is one (FLEXOPS_RUN_DIR), else `default_out`."""
+def report_params(target="auto", types="", out_dir="", since="", default_out="out/reports", accounts=""):
+    """Runbook 30: `out_dir` blank = the run folder when there is one (FLEXOPS_RUN_DIR), else `default_out`;
+    `accounts` as for verify_params."""
     chosen = parse_types(as_list("types", types) or None)
     folder = as_optional_str("out_dir", out_dir) or run_folder.current() or default_out
     if Path(folder).exists() and not Path(folder).is_dir():
@@ -108,7 +111,7 @@ def report_params(target="auto", types="", out_dir="", since="", default_out="ou
     if previous and not Path(previous).exists():
         raise ValidationError("since", "no previous report at this path (a report file or folder)", previous)
     return {"target": choose_target(target), "types": chosen, "out_dir": str(Path(folder).resolve()),
-            "since": str(Path(previous).resolve()) if previous else None}
+            "since": str(Path(previous).resolve()) if previous else None, "accounts": parse_accounts(accounts)}
 
 
 def apply_params(target="auto", inventory="", prune=None, confirm=False, concurrency=8, dry_run=False,

@@ -104,6 +104,10 @@ def _summary_rows(title, meta, summary):
              for f in summary["by_flow"]] or [("(none)", 0)]
     if summary["changes"] is not None:
         rows += [(None, None), ("Changes since previous report", "Addresses")] + list(summary["changes"].items())
+    if meta.get("accounts"):  # a fleet report: one line per account
+        rows += [(None, None), ("Account", "Addresses")] + [
+            (f"{a.get('account_name') or ''} {a['account_sid']} [{a['status']}]", a["addresses"])
+            for a in meta["accounts"]]
     return rows
 
 

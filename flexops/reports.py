@@ -166,19 +166,35 @@ def _changes(changes, meta):
 CHANGE_BRIEF = ("address", "sid", "type", "friendly_name", "integration")
 
 
+ACCOUNT_COLUMNS = ("account_name", "account_sid", "status", "addresses", "messenger", "verification_fail",
+                   "verification_warn", "flows_draft", "flows_missing", "problem", "remedy")
+
+
+def _accounts(meta):
+    """A fleet report's per-account rows (fleet.account_figures, kept in the metadata), or []."""
+    return [[a.get(c) for c in ACCOUNT_COLUMNS] for a in meta.get("accounts") or []]
+
+
 def render_html(df, title, meta, summary, changes=None):
-    """One self-contained page (templates/report.html): no scripts, no links to anything outside it."""
+    """One self-contained page (templates/report.html): no scripts, no links to anything outside it. A fleet's
+    report starts with its per-account table and chart."""
+    accounts = _accounts(meta)
+    columns = HTML_COLUMNS if not accounts else ("address", "account_name", *(c for c in HTML_COLUMNS
+                                                                              if c not in ("address", "account_name")))
     cards = [("Address configurations", summary["total"], ""), ("Messenger", summary["messenger"], ""),
              ("Auto-creation enabled", summary["auto_creation_enabled"], ""),
              ("Studio flow missing", summary["flows_missing"], "bad" if summary["flows_missing"] else ""),
              ("Studio flow draft", summary["flows_draft"], "bad" if summary["flows_draft"] else "")]
     cards += [(f"Verification: {k}", v, {"fail": "bad", "warn": "warn"}.get(k, "") if v else "")
               for k, v in summary["verification"].items()]
+    chart = charting.accounts_png(meta["accounts"]) if accounts else None
     return _PAGES.get_template("report.html").render(
-        title=title, meta=meta, cards=cards, problems=attention(df), all_clear=_nothing_needs_attention(df),
+        title=title, meta=meta, accounts=accounts, account_columns=ACCOUNT_COLUMNS,
+        accounts_chart="data:image/png;base64," + base64.b64encode(chart).decode("ascii") if chart else None,
+        cards=cards, problems=attention(df), all_clear=_nothing_needs_attention(df),
         charts=charts(summary), flows=[(f["name"], f["status"], f["sid"], f["addresses"]) for f in summary["by_flow"]],
-        changes=_changes(changes, meta), columns=HTML_COLUMNS, rows=[[iso(v) for v in row]
-                                                                   for row in records(df, HTML_COLUMNS)])
+        changes=_changes(changes, meta), columns=columns, rows=[[iso(v) for v in row]
+                                                               for row in records(df, columns)])
 
 
 def write_html(df, path, title, meta, summary, changes=None):
@@ -223,6 +239,8 @@ def render_markdown(title, meta, summary, changes=None, limit=50, problems=(), a
     """The summary to paste into a ticket or chat: figures, what needs attention, what changed (`limit` rows)."""
     lines = [f"# {md(title)}", "", f"Generated {md(meta['generated_at'])} (UTC), account {md(meta.get('account'))}.",
              ""]
+    if _accounts(meta):
+        lines += [f"## Accounts ({len(_accounts(meta))})", ""] + _md_table(ACCOUNT_COLUMNS, _accounts(meta)) + [""]
     lines += _md_table(("Figure", "Value"), [
         ("Address configurations", summary["total"]), ("Messenger addresses", summary["messenger"]),
         ("Auto-creation enabled", summary["auto_creation_enabled"]),

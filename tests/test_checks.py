@@ -88,9 +88,10 @@ def test_preflight_with_bad_credentials_is_a_row_not_a_traceback(sandbox):
 def test_preflight_reports_a_suspended_account_and_a_wrong_default_service(sandbox, client):
     sandbox.control.set_account_status(sandbox.demo["account_sid"], "suspended")
     with sandbox.store.tx() as db:
-        config = sandbox.store.get(sandbox.demo["account_sid"], "conversations_configuration", sid="configuration")
+        stored = f"{sandbox.demo['account_sid']}:configuration"  # each account's configuration has its own SID
+        config = sandbox.store.get(sandbox.demo["account_sid"], "conversations_configuration", sid=stored)
         config["default_chat_service_sid"] = "IS" + "9" * 32
-        sandbox.store.replace(db, sandbox.demo["account_sid"], "conversations_configuration", "configuration", config)
+        sandbox.store.replace(db, sandbox.demo["account_sid"], "conversations_configuration", stored, config)
     found = by_check(checks.preflight(client))
     assert found["credentials"].status == "fail" and "suspended" in found["credentials"].detail
     assert found["default Conversations service"].status == "fail"
@@ -231,7 +232,7 @@ def test_verify_missing_address_missing_flow_and_disabled_auto_creation(sandbox,
 
 def test_verify_webhook_addresses_and_conversation_services(sandbox, client):
     chat_service = sandbox.store.get(sandbox.demo["account_sid"], "flex_configuration",
-                                     sid="configuration")["chat_service_instance_sid"]
+                                     sid=f"{sandbox.demo['account_sid']}:configuration")["chat_service_instance_sid"]
     addresses.create(client, MessengerAddress.from_params(page_id=PAGE, integration="webhook", webhook_url=HOOK,
                                                           webhook_filters="onParticipantAdded",
                                                           conversation_service_sid=chat_service))

@@ -275,3 +275,31 @@ def test_repair_runs_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
     for text in outputs:
         for secret in secrets_of(demo):
             assert secret not in text
+def test_fleet_runs_keep_every_subaccount_token_out(tmp_path, monkeypatch):
+    """Runbooks 20 and 30 over a fleet (accounts=all): the subaccounts' auth tokens, which the main account's
+    listing hands out and each subaccount's client uses, appear in no file of the run folders, no report, and not
+    in the command's output."""
+    server = SandboxServer(tmp_path / "fleet.db").start()
+    try:
+        made = SandboxControl(server.url).seed("fleet")
+        monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
+        monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
+        monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
+        monkeypatch.delenv("FLEXOPS_RUN_DIR", raising=False)
+        monkeypatch.chdir(ROOT)
+        secrets = [server.store.account(s["account_sid"])["auth_token"] for s in made["subaccounts"]]
+        secrets += [made["auth_token"], made["api_secret"], server.control_token]
+        reports = tmp_path / "reports"
+        verified, folder = flexops_run(tmp_path, ROOT / "notebooks" / "20_verify_messenger_addresses.ipynb",
+                                       "-p", "accounts", "all")
+        assert verified.exit_code == 1, verified.output  # the subaccount broken on purpose
+        assert len(json.loads((folder / "results.json").read_text())["accounts"]) == 3
+        assert_clean(folder, secrets, verified.output)
+        reported, folder = flexops_run(tmp_path, ROOT / "notebooks" / "30_inventory_report.ipynb",
+                                       "-p", "accounts", "all", "-p", "out_dir", os.fspath(reports))
+        assert reported.exit_code == 0, reported.output
+        assert_clean(folder, secrets, reported.output)
+        for path in (p for p in reports.rglob("*") if p.is_file()):
+            assert not [s for s in secrets if s.encode() in path.read_bytes()], f"a secret leaked into {path}"
+    finally:
+        server.stop()

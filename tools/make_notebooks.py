@@ -26,6 +26,8 @@ parameters."""
 VALIDATE = """## 1 · Validate the parameters
 A bad value stops the run here with an error naming the parameter; no Twilio call has been made yet. Fix the value
 and run again."""
+ACCOUNTS = ('accounts: str = ""  # a fleet: all (every subaccount, and the main account if it has Flex) or AC… '
+            'SIDs, comma-separated; blank: this account only')
 CONNECT = """## 2 · Connect
 The banner says which Twilio this run talks to. If it is not the one you expect, stop and fix `target` / your
 credentials. *Fails with a configuration error?* Set the variables it names."""
@@ -198,13 +200,16 @@ def verify_notebook():
 
 Checks that Messenger conversations really reach Flex, for some pages or all of them: the address exists with
 auto-creation on, its Studio flow is published, valid and reaches Send to Flex (or its webhook is sane), and a
-first message has arrived. Nothing in this runbook changes the account.
+first message has arrived. With `accounts` (`all`, or subaccount SIDs) it checks a whole fleet of subaccounts at
+once, each with its own credentials from the main account's subaccount listing (held in memory only), and shows a
+table per account first. Nothing in this runbook changes the account.
 
 {CREDENTIALS}"""),
         parameters(
             TARGET,
             'page_ids: str = ""  # Facebook Page IDs, comma-separated (or a list); blank: every Messenger address',
             "require_first_message: bool = True  # no conversation from the page yet is a failure (else a warning)",
+            ACCOUNTS,
             INTERACTIVE),
         md(VALIDATE),
         code('''
@@ -212,25 +217,43 @@ import flexops
 from flexops import checks, notebook
 
 params = flexops.verify_params(target=target, page_ids=page_ids, require_first_message=require_first_message,
-                               interactive=interactive)
+                               interactive=interactive, accounts=accounts)
 notebook.record("parameters", params)'''),
         *connect_step(),
         md("""## 3 · Checks
 The count first, then one row per address and check (✓ passed, ✗ failed, ! warning); ✗ rows carry the remedy.
 With several addresses a table per address comes first, and on a big account only the rows that need work are
 listed (all are recorded). *First message missing?* Send a message to the Facebook Page from Messenger and run this
-again. With `interactive = True` the form below lets you pick pages and re-run."""),
+again. With `interactive = True` the form below lets you pick pages and re-run.
+
+*A fleet* (`accounts`): the accounts are checked at the same time, under one bound on requests in flight; the table
+per account comes first (an account that could not be checked — suspended, credentials refused, Flex not set up —
+is one ✗ row with its remedy), then the rows that need work. *Twilio refused to list the subaccounts?* Use the main
+account's Auth Token or a Main API key."""),
         code('''
-results = checks.verify(client, page_ids=params["page_ids"] or None,
-                        require_first_message=params["require_first_message"], progress=notebook.progress())
+if params["accounts"]:
+    from flexops import fleet
+    accounts = fleet.resolve(client, params["accounts"])
+    results = fleet.verify(accounts, page_ids=params["page_ids"], require_first_message=params["require_first_message"])
+    fleet.release(accounts, client)
+    notebook.show_table(fleet.account_table(results), f"Verification by account ({len(accounts.accounts)})")
+    notebook.record("accounts", fleet.account_summary(results))
+else:
+    results = checks.verify(client, page_ids=params["page_ids"] or None,
+                            require_first_message=params["require_first_message"], progress=notebook.progress())
 summary = checks.summary(results)
 notebook.record("checks", [r.to_dict() for r in results])
 notebook.record("summary", summary)
 notebook.show_summary(summary)
-notebook.show_checks(results, "Verification")
-if params["interactive"]:
+if params["accounts"]:
+    notebook.show_table(fleet.check_table([r for r in results if r.status != checks.PASS]), "Rows that need work")
+else:
+    notebook.show_checks(results, "Verification")
+if params["interactive"] and not params["accounts"]:
     from flexops import ui
-    ui.verify_form(client, **params)'''),
+    ui.verify_form(client, **params)
+elif params["interactive"]:
+    print("The form checks one account: leave `accounts` blank to use it.")'''),
         md("""## 4 · Outcome
 A headless run ends non-zero here when a required check failed, after the results above were saved."""),
         code('''
@@ -248,30 +271,42 @@ def report_notebook():
 Lists every address configuration of the account (all channels, or the `types` you pick) with its Studio flow's
 name and status and a verification verdict per Messenger address, then writes the report as CSV, XLSX, JSON, a
 self-contained HTML page and a Markdown summary. Give `since` a previous report to see what changed. Nothing in
-this runbook changes the account.
+this runbook changes the account. With `accounts` (`all`, or subaccount SIDs) it makes one combined report over a
+fleet of subaccounts: a table and chart per account at the top, then every account's addresses.
 
 {CREDENTIALS}"""),
         parameters(
             TARGET,
             'types: str = ""  # address types, comma-separated (e.g. messenger,whatsapp); blank: all',
             'out_dir: str = ""  # report folder; blank: the run folder under `flexops run`, else out/reports',
-            'since: str = ""  # previous report: a file, a (run) folder, or runs/ (the newest); blank: none'),
+            'since: str = ""  # previous report: a file, a (run) folder, or runs/ (the newest); blank: none',
+            ACCOUNTS),
         md(VALIDATE),
         code('''
 import flexops
 from flexops import checks, inventory, notebook, reports
 
-params = flexops.report_params(target=target, types=types, out_dir=out_dir, since=since)
+params = flexops.report_params(target=target, types=types, out_dir=out_dir, since=since, accounts=accounts)
 previous = reports.load_previous(params["since"], "since")  # the newest report in a folder; None when blank
 notebook.record("parameters", params)'''),
         *connect_step(),
         md("""## 3 · Inventory
 Every address configuration (50 per request), each Studio flow fetched once, and the verification verdict of
-each Messenger address (a missing first message counts as a warning here)."""),
+each Messenger address (a missing first message counts as a warning here). A fleet (`accounts`) shows its table per
+account first: an account that could not be listed is a ✗ row with its remedy."""),
         code('''
-df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory, progress=notebook.progress())
-notebook.show_table(df[["address", "type", "friendly_name", "integration", "studio_flow_name",
-                        "studio_flow_status", "verification"]],
+if params["accounts"]:
+    from flexops import fleet
+    accounts = fleet.resolve(client, params["accounts"])
+    df, per_account = fleet.collect(accounts, types=params["types"], verify=checks.verify_inventory)
+    fleet.release(accounts, client)
+    notebook.show_table(per_account, f"Inventory by account ({len(per_account)})")
+    notebook.record("accounts", per_account)
+else:
+    df = inventory.collect(client, types=params["types"], verify=checks.verify_inventory,
+                           progress=notebook.progress())
+shown = ["address", "type", "friendly_name", "integration", "studio_flow_name", "studio_flow_status", "verification"]
+notebook.show_table(df[(["account_name"] if params["accounts"] else []) + shown],
                     f"{len(df)} address configuration{'s' if len(df) != 1 else ''}");'''),
         md("""## 4 · Summary
 Counts by type, integration and verification status. *Draft or missing flows?* Those addresses route nothing to
@@ -299,6 +334,7 @@ else:
 CSV (UTF-8, Excel-safe), XLSX, JSON, HTML (one file, charts inlined, opens offline) and Markdown."""),
         code('''
 paths = reports.export(df, params["out_dir"], previous=previous, metadata={"runbook": "30_inventory_report"})
+# (a fleet's per-account figures travel in df.attrs: the report's Accounts table, and results.json above)
 notebook.show_table([{"format": fmt, "path": str(path)} for fmt, path in paths.items()], "Report files")
 notebook.record("reports", paths)'''),
     ])

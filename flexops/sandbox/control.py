@@ -82,8 +82,9 @@ class SandboxControl:
     def reset(self):
         return self._call("POST", "reset")
 
-    def seed(self, name="demo"):
-        return self._call("POST", "seed", {"name": name})
+    def seed(self, name="demo", **options):
+        """`seed("fleet", subaccounts=N, addresses=M)`: a main account with N Flex subaccounts (docs/sandbox.md)."""
+        return self._call("POST", "seed", {"name": name, **options})
 
     def create_account(self, friendly_name="sandbox account"):
         return self._call("POST", "accounts", {"friendly_name": friendly_name})

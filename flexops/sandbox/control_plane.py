@@ -72,10 +72,20 @@ def reset(call):
     return {"ok": True}
 
 
+SEEDS = ("demo", "fleet")
+
+
 def seed_state(call):
-    if call.body.get("name", "demo") != "demo":
-        raise ValueError("unknown seed: only 'demo' exists")
-    created = seed.seed_demo(call.store)
+    """`{"name": "demo"}` (the default) or `{"name": "fleet", "subaccounts": N, "addresses": M}`; the first account
+    seeded becomes the default account (the fleet's main account)."""
+    name = call.body.get("name", "demo")
+    if name == "demo":
+        created = seed.seed_demo(call.store)
+    elif name == "fleet":
+        options = {k: call.body[k] for k in ("subaccounts", "addresses", "first_messages") if k in call.body}
+        created = seed.seed_fleet(call.store, **options)
+    else:
+        raise ValueError(f"unknown seed {name!r}: choose one of {', '.join(SEEDS)}")
     if not call.store.setting("default_account"):
         call.store.set_setting("default_account", created["account_sid"])
     return created

@@ -46,10 +46,15 @@ class ConversationsBackend(AddressConfigurations):
     # --- configuration and services ------------------------------------------------------------------------
 
     def configuration(self):
-        return self.store.get(self.account_sid, "conversations_configuration", sid="configuration")
+        return self.store.get(self.account_sid, "conversations_configuration", sid=self._config_sid)
 
     def default_service_sid(self):
         return (self.configuration() or {}).get("default_chat_service_sid")
+
+    @property
+    def _config_sid(self):
+        """Resource SIDs are unique across accounts: each account's one configuration is stored under its own."""
+        return f"{self.account_sid}:configuration"
 
     def configure(self, default_chat_service_sid):
         data = {"account_sid": self.account_sid, "default_chat_service_sid": default_chat_service_sid,
@@ -58,8 +63,8 @@ class ConversationsBackend(AddressConfigurations):
                 "links": {"service": f"{BASE}/v1/Configuration/Services",
                           "webhooks": f"{BASE}/v1/Configuration/Webhooks"}}
         with self.store.tx() as db:
-            if not self.store.insert(db, self.account_sid, "conversations_configuration", "configuration", data):
-                self.store.replace(db, self.account_sid, "conversations_configuration", "configuration", data)
+            if not self.store.insert(db, self.account_sid, "conversations_configuration", self._config_sid, data):
+                self.store.replace(db, self.account_sid, "conversations_configuration", self._config_sid, data)
         return data
 
     def create_service(self, friendly_name, sid=None):

@@ -10,7 +10,12 @@ from ..taskrouter.models import TaskRouterBackend
 from ..taskrouter.records import transaction
 from .flows import FlexFlows
 
-CONFIG_KIND, CONFIG_SID = "flex_configuration", "configuration"
+CONFIG_KIND = "flex_configuration"
+
+
+def config_sid(account_sid):
+    """The stored SID of an account's one configuration: resource SIDs are unique across all accounts."""
+    return f"{account_sid}:configuration"
 INTERACTION_KIND, CHANNEL_KIND = "flex_interaction", "flex_interaction_channel"
 BASE = "https://flex-api.twilio.com/v1"
 CHANNEL_TYPES = ("voice", "sms", "email", "web", "whatsapp", "chat", "messenger", "gbm")
@@ -66,7 +71,7 @@ class FlexBackend:
     # --- configuration -----------------------------------------------------------------------------------
 
     def configuration(self):
-        found = self.store.get(self.account_sid, CONFIG_KIND, sid=CONFIG_SID)
+        found = self.store.get(self.account_sid, CONFIG_KIND, sid=config_sid(self.account_sid))
         return render_configuration(found) if found is not None else None
 
     def setup_flex(self, flex_service_sid, chat_service_sid, db=None):
@@ -75,7 +80,7 @@ class FlexBackend:
         with transaction(self.store, db) as db:
             made = TaskRouterBackend(self.store, self.account_sid).create_flex_workspace(db=db)
             stamp = now()
-            current = self.store.get(self.account_sid, CONFIG_KIND, sid=CONFIG_SID)
+            current = self.store.get(self.account_sid, CONFIG_KIND, sid=config_sid(self.account_sid))
             config = current or {"account_sid": self.account_sid, "date_created": stamp, "status": "ok",
                                  "flex_instance_sid": new_sid("GO"), "messaging_service_instance_sid": None,
                                  "runtime_domain": "flexops-demo-1234.twil.io", "service_version": "2.0",
@@ -87,9 +92,9 @@ class FlexBackend:
                           taskrouter_offline_activity_sid=made["activities"]["Offline"],
                           flex_service_instance_sid=flex_service_sid, chat_service_instance_sid=chat_service_sid)
             if current is None:
-                self.store.insert(db, self.account_sid, CONFIG_KIND, CONFIG_SID, config)
+                self.store.insert(db, self.account_sid, CONFIG_KIND, config_sid(self.account_sid), config)
             else:
-                self.store.replace(db, self.account_sid, CONFIG_KIND, CONFIG_SID, config)
+                self.store.replace(db, self.account_sid, CONFIG_KIND, config_sid(self.account_sid), config)
         return {**made, "chat_channel_sid": made["task_channels"]["chat"]}
 
     def restore_configuration(self, config):

@@ -3,7 +3,7 @@ from ..context import json_response, no_content
 from ..errors import invalid, missing
 from ..taskrouter.paging import page_of
 from .flows import INTEGRATION_FIELDS
-from .models import FlexBackend, render_channel
+from .models import FlexBackend, config_sid, render_channel
 
 
 def _backend(ctx):
@@ -13,7 +13,7 @@ def _backend(ctx):
 def fetch_configuration(ctx):
     config = _backend(ctx).configuration()
     if config is None:
-        ctx.get("flex_configuration", sid="configuration")  # Twilio's 404 for this path
+        ctx.get("flex_configuration", sid=config_sid(ctx.account_sid))  # Twilio's 404 for this path
     return json_response(config)
 
 
