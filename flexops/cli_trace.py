@@ -11,6 +11,7 @@ import click
 
 from . import trace as trace_api, trace_many
 from .cli_changes import PROFILE_OPTION, TARGET_OPTION, text_table
+from .cli_notify import note, notify_options
 from .client import connect
 from .exceptions import ValidationError
 
@@ -50,6 +51,7 @@ class LiveLine:
 
 
 @click.command("trace")
+@notify_options
 @click.argument("page_id", required=False)
 @click.option("--since", default="7d", show_default=True,
               help="How far back to look for the message (30m, 24h, 7d, ...).")
@@ -74,12 +76,15 @@ def trace_command(page_id, since, wait_seconds, conversations, all_pages, as_jso
         raise ValidationError("page_id", "give a PAGE_ID, or --all for every Page (not both)")
     progress = sys.stderr.isatty() if progress is None else progress
     client = connect(target, profile=profile)
+    note(target=client.flexops_target.public())
     if all_pages:
         return _trace_all(client, since, as_json, progress)
     line = LiveLine(f"a new message to messenger:{page_id}", progress and not as_json)
     results = [trace_api.trace(client, page_id, since=since, conversation_sid=sid) for sid in conversations] or \
         [trace_api.trace(client, page_id, since=since, wait_seconds=wait_seconds, on_tick=line)]
     line.done()
+    note(**{f"verdict {r.address}": r.verdict + (f" (broken at {r.broken_hop})" if r.broken_hop else "")
+            for r in results})
     if as_json:
         body = [r.to_dict() for r in results]
         click.echo(json.dumps(body[0] if len(body) == 1 else body, indent=2, default=str))

@@ -21,8 +21,8 @@ LAYERS = [
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "checks", "trace_hops", "trace_collect", "trace", "trace_many", "inventory", "desired",
                     "plan", "repairs", "rollback"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "report_io", "reports"}),
-    ("runs", {"run_parameters", "runs", "run_index", "demo"}),
-    ("the CLI", {"cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
+    ("runs", {"run_parameters", "runs", "run_index", "notify", "runs_dashboard", "demo"}),
+    ("the CLI", {"cli_notify", "cli_changes", "cli_trace", "cli", "__init__"}),  # __init__: the public API, re-exported
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}
 MAX_LINES = 400
