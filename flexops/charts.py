@@ -113,7 +113,7 @@ def lines_png(title, series, ylabel="", ylim=None):
     from matplotlib.figure import Figure
 
     with rc_context({"font.family": _fonts()}):
-        fig = Figure(figsize=(5.4, 3.2), dpi=96)
+        fig = Figure(figsize=(6.4, 3.2), dpi=96)
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         for label, points in series.items():
@@ -124,7 +124,7 @@ def lines_png(title, series, ylabel="", ylim=None):
         if ylim:
             ax.set_ylim(*ylim)
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         return _finish(fig, ax, title)
 
 
@@ -140,7 +140,7 @@ def stacked_png(title, columns, colors=None):
     parts = list(dict.fromkeys(part for counts in columns.values() for part in counts))
     labels = [_label(k) for k in columns]
     with rc_context({"font.family": _fonts()}):
-        fig = Figure(figsize=(5.4, 3.2), dpi=96)
+        fig = Figure(figsize=(6.4, 3.2), dpi=96)
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         bottom = [0] * len(labels)
@@ -154,7 +154,7 @@ def stacked_png(title, columns, colors=None):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         pad = (max(len(labels), 4) - len(labels)) / 2
         ax.set_xlim(-0.5 - pad, len(labels) - 0.5 + pad)
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         return _finish(fig, ax, title)
 
 

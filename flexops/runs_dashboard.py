@@ -52,6 +52,7 @@ def entry(folder, manifest):
     passed, failed, warnings = check_counts(results)
     link = quote(Path(folder).name)
     return {**row, "what": manifest.get("command") or (manifest.get("notebook") or {}).get("path") or row["notebook"],
+            "name": Path(str(manifest.get("command") or row["notebook"])).name,
             "kind": target.get("kind") or target.get("requested") or "?", "account": target.get("account") or "",
             "passed": passed, "failed": failed, "warnings": warnings, "addresses": address_count(results),
             "exit_code": manifest.get("exit_code"), "when": _when(row["started"]),
