@@ -174,3 +174,14 @@ def test_report_notifies_with_the_report_path(sandbox, workdir):
     ((_, _, body),) = hook.received
     assert "What: flexops report" in body["message"] and "Where: sandbox" in body["message"]
     assert f"Report: {workdir / 'rep'}" in body["message"] and "Addresses: " in body["message"]
+
+
+def test_trace_notifies_the_broken_hop_on_the_masked_account(sandbox, workdir):
+    with WebhookReceiver() as hook:
+        result = cli("trace", "104738392011234", "--target", "sandbox", "--notify", hook_url(hook))
+        assert result.exit_code == 1, result.output  # no message: broken at the address
+    ((_, _, body),) = hook.received
+    sid = sandbox.demo["account_sid"]
+    assert body["title"] == f"flexops FAILURE: flexops trace 104738392011234 on sandbox account {sid[:2]}…{sid[-4:]}"
+    assert "Verdict messenger:104738392011234: no_message (broken at address)" in body["message"]
+    assert sid not in json.dumps(body)
