@@ -25,21 +25,27 @@ _HOST_NAME = re.compile(r"^(localhost|[\w-]+(\.[\w-]+)+|\[[0-9a-f:.]+\])$", re.I
 
 def urls_from(given=(), environ=None):
     """The notify URLs: the --notify values when any, else FLEXOPS_NOTIFY (space- or comma-separated)."""
-    from apprise.utils.parse import parse_urls
-
     if given:
         return [u for u in given if u]
     value = (os.environ if environ is None else environ).get(ENV, "")
-    return parse_urls(value) if value.strip() else []
+    if not value.strip():
+        return []  # no apprise import (a second or so) for a run that notifies nobody
+    from apprise.utils.parse import parse_urls
+
+    return parse_urls(value)
 
 
 def check_urls(urls):
     """Refuse, before anything runs, a URL apprise cannot send to; the message names it by position and scheme
     only, never by its text."""
+    if not urls:
+        return []
     import apprise
 
     for number, url in enumerate(urls, 1):
-        if apprise.Apprise.instantiate(url) is None:
+        with apprise.LogCapture(level=logging.CRITICAL + 1):  # apprise would log what it could not parse: the URL
+            known = apprise.Apprise.instantiate(url)
+        if known is None:
             scheme = url.split("://", 1)[0] if "://" in url else None
             what = f"scheme {scheme}://" if scheme and len(scheme) <= 20 else "no scheme://"
             raise ValidationError("notify", f"notify URL #{number} ({what}) is not a notification URL apprise "

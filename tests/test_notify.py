@@ -90,6 +90,10 @@ def test_a_bad_url_is_refused_before_anything_runs_and_is_not_echoed(workdir):
     assert "notify URL #1 (scheme nope://)" in result.output
     assert HOOK_SECRET not in result.output
     assert not (workdir / "runs").exists()  # nothing ran
+    incomplete = cli("apply", desired(workdir), "--yes", "--notify", "json://127.0.0.1:1/ok", "--notify",
+                     f"slack://{HOOK_SECRET}")  # a known scheme, but a Slack URL needs three tokens
+    assert incomplete.exit_code == 2 and "notify URL #2 (scheme slack://)" in incomplete.output
+    assert HOOK_SECRET not in incomplete.output and not (workdir / "runs").exists()
 
 
 def test_a_run_message_names_the_failing_checks_their_remedies_and_the_report(tmp_path):
