@@ -105,14 +105,17 @@ def notify_options(command):
         _safely(ctx, urls, notify_on, runs_dir, before, 0, None)
         return result
 
-    wrapper = click.option("--notify-on", "notify_on", type=click.Choice(notify.WHEN), default="failure",
-                           show_default=True, envvar="FLEXOPS_NOTIFY_ON",
-                           help="When to notify: failure (any non-zero exit), warning (also a success with "
-                                "warnings) or always.")(wrapper)
-    return click.option("--notify", "notify_urls", multiple=True, metavar="URL",
-                        help="Notify this apprise URL (Slack, Teams, mailto://, json://...) when the command ends; "
-                             "repeatable [default: FLEXOPS_NOTIFY, space- or comma-separated]. Treated as a "
-                             "secret: only its scheme and host are recorded.")(wrapper)
+    # After the command's own options in --help: click lists __click_params__ in reverse, so these go first
+    wrapper.__dict__.setdefault("__click_params__", [])[:0] = [
+        click.Option(["--notify-on", "notify_on"], type=click.Choice(notify.WHEN), default="failure",
+                     show_default=True, envvar="FLEXOPS_NOTIFY_ON",
+                     help="When to notify: failure (any non-zero exit), warning (also a success with warnings) or "
+                          "always."),
+        click.Option(["--notify", "notify_urls"], multiple=True, metavar="URL",
+                     help="Notify this apprise URL (Slack, Teams, mailto://, json://...) when the command ends; "
+                          "repeatable [default: FLEXOPS_NOTIFY, space- or comma-separated]. Treated as a secret: "
+                          "only its scheme and host are recorded.")]
+    return wrapper
 
 
 def _safely(ctx, urls, when, runs_dir, before, code, error):
