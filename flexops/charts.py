@@ -103,3 +103,75 @@ def accounts_png(accounts):
         label = label if label not in counts else f"{label} ({figures['account_sid'][-4:]})"
         counts[label], colors[label] = figures["addresses"], VERDICT_COLORS.get(figures["status"], "#7f8c8d")
     return bar_png("Addresses per account (colour: account status)", counts, colors=colors, horizontal=True)
+def data_uri(png):
+    """PNG bytes as a data: URI, so a page shows the picture with nothing beside it (None stays None)."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else None
+
+
+def lines_png(title, series, ylabel="", ylim=None):
+    """A line per label over time, {label: [(datetime, value)]}, as PNG bytes, or None when no point exists."""
+    series = {k: sorted(v) for k, v in series.items() if v}
+    if not series:
+        return None
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    with rc_context({"font.family": _fonts()}):
+        fig = Figure(figsize=(6.4, 3.2), dpi=96)
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        for label, points in series.items():
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", markersize=3, label=_label(label))
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        return _finish(fig, ax, title)
+
+
+def stacked_png(title, columns, colors=None):
+    """Stacked bars, {column label: {part: count}} in the given order, as PNG bytes, or None when empty."""
+    if not columns:
+        return None
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    parts = list(dict.fromkeys(part for counts in columns.values() for part in counts))
+    labels = [_label(k) for k in columns]
+    with rc_context({"font.family": _fonts()}):
+        fig = Figure(figsize=(6.4, 3.2), dpi=96)
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        bottom = [0] * len(labels)
+        for part in parts:
+            values = [counts.get(part, 0) for counts in columns.values()]
+            ax.bar(range(len(labels)), values, bottom=bottom, label=_label(part),
+                   color=(colors or {}).get(part, None))
+            bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
+                      ha="right" if len(labels) > 4 else "center")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        pad = (max(len(labels), 4) - len(labels)) / 2
+        ax.set_xlim(-0.5 - pad, len(labels) - 0.5 + pad)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        return _finish(fig, ax, title)
+
+
+def _finish(fig, ax, title):
+    ax.set_title(_label(title, 60))
+    ax.spines[["top", "right"]].set_visible(False)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()

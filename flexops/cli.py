@@ -15,6 +15,7 @@ from . import checks, fleet, inventory, reports, run_folder, run_index
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_janitor import janitor_command
 from .cli_repairs import legacy_group, routing_group
+from .cli_notify import note, notify_options, runs_index_command
 from .cli_trace import trace_command
 from .cli_twin import import_command as sandbox_import_command
 from .client import connect
@@ -169,6 +170,7 @@ def demo_command(out_dir, fleet):
 # --- run / runs -----------------------------------------------------------------------------------------------
 
 @main.command("run")
+@notify_options
 @click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
               help="A notebook parameter; typed like papermill's -p, but text stays text where the notebook's "
@@ -285,6 +287,7 @@ def runs_verify(run, runs_dir):
 # --- report ---------------------------------------------------------------------------------------------------
 
 @main.command("report")
+@notify_options
 @click.option("--target", type=click.Choice(["auto", "sandbox", "twilio"]), default=None,
               help="Which Twilio to inventory [default: FLEXOPS_TARGET or auto].")
 @click.option("--types", default=None, help="Comma-separated address types, e.g. messenger,whatsapp [default: all].")
@@ -310,6 +313,7 @@ def report_command(target, types, formats, out_dir, since, verify, title, progre
                                      progress=sys.stderr.isatty() if progress is None else progress,
                                      echo=lambda text: click.echo(text, err=True))
     click.echo(f"{len(df)} address configurations", err=True)
+    note(addresses=len(df), **({"report": os.fspath(written["html"])} if "html" in written else {}))
     for fmt, path in written.items():
         click.echo(f"{fmt}\t{os.fspath(path)}")
 
@@ -352,6 +356,7 @@ for _command in (plan_command, apply_command, rollback_command, trace_command, j
                  routing_group):
     main.add_command(_command)
 sandbox.add_command(sandbox_import_command)
+runs.add_command(runs_index_command)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 import click
 
 from . import desired, plan as plan_api, rollback as rollback_api, run_folder
+from .cli_notify import notify_options
 from .client import connect
 from .lock import AccountLock, describe
 
@@ -140,6 +141,7 @@ def plan_command(file, target, profile, out, prune):
 
 
 @click.command("apply")
+@notify_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @TARGET_OPTION
 @PROFILE_OPTION
@@ -184,6 +186,7 @@ def apply_command(file, target, profile, dry_run, prune, yes, concurrency, break
 
 
 @click.command("rollback")
+@notify_options
 @click.argument("run")
 @TARGET_OPTION
 @PROFILE_OPTION

@@ -10,6 +10,7 @@ import click
 
 from . import fleet, trace as trace_api, trace_many
 from .cli_changes import PROFILE_OPTION, TARGET_OPTION, text_table
+from .cli_notify import note, notify_options
 from .client import connect
 from .exceptions import ValidationError
 
@@ -49,6 +50,7 @@ class LiveLine:
 
 
 @click.command("trace")
+@notify_options
 @click.argument("page_id", required=False)
 @click.option("--since", default="7d", show_default=True,
               help="How far back to look for the message (30m, 24h, 7d, ...).")
@@ -79,6 +81,7 @@ def trace_command(page_id, since, wait_seconds, conversations, all_pages, accoun
         raise ValidationError("accounts", "goes with --all (a fleet's reach per account and Page)", accounts)
     progress = sys.stderr.isatty() if progress is None else progress
     client = connect(target, profile=profile)
+    note(target=client.flexops_target.public())
     if chosen:
         return _trace_fleet(client, chosen, since, as_json)
     if all_pages:
@@ -87,6 +90,8 @@ def trace_command(page_id, since, wait_seconds, conversations, all_pages, accoun
     results = [trace_api.trace(client, page_id, since=since, conversation_sid=sid) for sid in conversations] or \
         [trace_api.trace(client, page_id, since=since, wait_seconds=wait_seconds, on_tick=line)]
     line.done()
+    note(**{f"verdict {r.address}": r.verdict + (f" (broken at {r.broken_hop})" if r.broken_hop else "")
+            for r in results})
     if as_json:
         body = [r.to_dict() for r in results]
         click.echo(json.dumps(body[0] if len(body) == 1 else body, indent=2, default=str))

@@ -77,7 +77,7 @@ def clean_env(tmp_path, **extra):
 
 
 def run_folder(runs_dir):
-    (folder,) = Path(runs_dir).iterdir()
+    (folder,) = [p for p in Path(runs_dir).iterdir() if p.is_dir()]  # index.html: the dashboard
     assert {"output.ipynb", "output.html", "manifest.json", "audit.jsonl", "results.json"} <= {
         p.name for p in folder.iterdir()}
     return folder, json.loads((folder / "manifest.json").read_text())

@@ -184,7 +184,7 @@ def test_permanent_failure_is_reported_with_its_code_and_the_rest_continue(sandb
     assert result.exit_code == 1, result.output
     assert "FAILED create messenger:" in result.output and "21999" in result.output
     assert len(stored(sandbox)) == 4
-    (folder,) = (workdir / "runs").iterdir()
+    (folder,) = [p for p in (workdir / "runs").iterdir() if p.is_dir()]
     manifest = json.loads((folder / "manifest.json").read_text())
     results = json.loads((folder / "results.json").read_text())
     assert manifest["status"] == "failed" and manifest["exit_code"] == 1
@@ -322,7 +322,7 @@ def test_help_says_what_a_user_needs(command, says):
 def test_cli_apply_is_an_audited_run(sandbox, workdir):
     result = cli("apply", EXAMPLE, "--yes", "--no-progress")
     assert result.exit_code == 0, result.output
-    (folder,) = (workdir / "runs").iterdir()
+    (folder,) = [p for p in (workdir / "runs").iterdir() if p.is_dir()]
     assert {"manifest.json", "audit.jsonl", "results.json"} <= {p.name for p in folder.iterdir()}
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["target"]["kind"] == "sandbox"
@@ -367,7 +367,7 @@ def test_kill_9_mid_apply_then_rerun_converges(sandbox, client, workdir):
     assert f"{200 - done_before} to create, 0 to update, 0 to delete, {done_before} unchanged" in rerun.output
     assert set(stored(sandbox)) == {f"messenger:{p}" for p in pages(200)}  # stored() fails on a duplicate
     assert not plan.make_plan(client, path).pending
-    for folder in (workdir / "runs").iterdir():
+    for folder in (p for p in (workdir / "runs").iterdir() if p.is_dir()):
         for line in (folder / "audit.jsonl").read_text().splitlines():
             json.loads(line)  # every line of the killed run too
 
@@ -388,7 +388,7 @@ def test_ctrl_c_lets_running_changes_finish_and_records_an_interrupted_run(sandb
     finally:
         proc.kill()
     assert proc.returncode == 130, output
-    (folder,) = (workdir / "runs").iterdir()
+    (folder,) = [p for p in (workdir / "runs").iterdir() if p.is_dir()]
     results = json.loads((folder / "results.json").read_text())
     assert json.loads((folder / "manifest.json").read_text())["status"] == "interrupted"
     summary = results["summary"]

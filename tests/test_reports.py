@@ -326,7 +326,7 @@ def test_runbook_compares_with_the_newest_run(tmp_path, sandbox, client, monkeyp
     second = CliRunner().invoke(main, ["run", runbook, "--runs-dir", "runs", "--target", "sandbox",
                                        "-p", "since", "runs"])
     assert second.exit_code == 0, second.output
-    folder = max(Path("runs").iterdir())
+    folder = max(p for p in Path("runs").iterdir() if p.is_dir())
     results = json.loads((folder / "results.json").read_text())
     assert results["changes"] == {"added": 1, "removed": 0, "changed": 0, "unchanged": 1}
     html = (folder / "inventory.html").read_text(encoding="utf-8")

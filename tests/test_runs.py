@@ -39,7 +39,7 @@ def write_notebook(path, parameters, *cells):
 def flexops_run(runs_dir, *args):
     """`flexops run ARGS` in this process: (click result, the run folder it made or None)."""
     def folders():
-        return set(Path(runs_dir).iterdir()) if Path(runs_dir).exists() else set()
+        return {p for p in Path(runs_dir).iterdir() if p.is_dir()} if Path(runs_dir).exists() else set()
 
     before = folders()
     result = CliRunner().invoke(main, ["run", *map(str, args), "--runs-dir", str(runs_dir)])
@@ -187,7 +187,7 @@ def test_runs_dir_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FLEXOPS_RUNS_DIR", str(tmp_path / "from-env"))
     result = CliRunner().invoke(main, ["run", str(nb), "-p", "nope", "1"])
     assert result.exit_code == 2
-    (folder,) = (tmp_path / "from-env").iterdir()
+    (folder,) = [p for p in (tmp_path / "from-env").iterdir() if p.is_dir()]
     assert_complete(folder)
     (tmp_path / "blocked").write_text("a file, not a folder")
     result = CliRunner().invoke(main, ["run", str(nb), "--runs-dir", str(tmp_path / "blocked" / "runs")])
@@ -272,7 +272,7 @@ def test_ctrl_c_leaves_a_complete_interrupted_run(sig, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    (folder,) = runs_dir.iterdir()
+    (folder,) = [p for p in runs_dir.iterdir() if p.is_dir()]  # beside index.html
     assert out.strip() == str(folder)
     assert_complete(folder)
     m = manifest(folder)
@@ -302,7 +302,7 @@ def test_a_second_signal_aborts_a_cell_that_ignores_the_first(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
-    (folder,) = runs_dir.iterdir()
+    (folder,) = [p for p in runs_dir.iterdir() if p.is_dir()]  # beside index.html
     assert_complete(folder)
     m = manifest(folder)
     assert (m["status"], m["error"]["cell_index"]) == ("interrupted", 1) and m["duration_s"] < 30
@@ -351,7 +351,7 @@ def test_a_killed_runner_keeps_every_audit_line_and_lists_as_aborted(sandbox, tm
     finally:
         if proc.poll() is None:
             proc.kill()
-    (folder,) = runs_dir.iterdir()
+    (folder,) = [p for p in runs_dir.iterdir() if p.is_dir()]  # beside index.html
     lines = runs.RunRecord(folder.name, folder, None, None, {}).audit()
     assert [(r["method"], r["status"], r["after"]["address"]) for r in lines] == [
         ("POST", 201, "messenger:1047383920001"), ("POST", 201, "messenger:1047383920002")]

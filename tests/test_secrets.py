@@ -69,9 +69,9 @@ def assert_clean(folder, secrets, *texts):
 
 def flexops_run(tmp_path, notebook, *args):
     runs_dir = tmp_path / "runs"
-    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
+    before = {p for p in runs_dir.iterdir() if p.is_dir()} if runs_dir.exists() else set()  # not index.html
     result = CliRunner().invoke(main, ["run", os.fspath(notebook), "--runs-dir", os.fspath(runs_dir), *args])
-    (folder,) = set(runs_dir.iterdir()) - before
+    (folder,) = {p for p in runs_dir.iterdir() if p.is_dir()} - before
     return result, folder
 
 
@@ -131,6 +131,42 @@ def test_failing_check_and_refused_parameter_keep_secrets_out(secret_sandbox, tm
     refused, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "-r", "auth_token", TOKEN)
     assert refused.exit_code == 2
     assert_clean(folder, secrets_of(demo), refused.output)
+
+
+def test_notify_urls_are_secrets_too(secret_sandbox, tmp_path, monkeypatch):
+    """A failed run notifies a webhook and by mail (real loopback receivers); the tokens and passwords in the notify
+    URLs appear in no file of the run folder, not in runs/index.html, not in the output; a notifier that cannot be
+    reached (closed port; FLEXOPS_NOTIFY, which the kernel inherits) leaves the exit code as it was."""
+    from receivers import MailReceiver, WebhookReceiver, free_port
+
+    server, demo = secret_sandbox
+    hook_secret, mail_secret = "tok_SECRET_notify_hook_5a7c9e1b", "pw_SECRET_notify_mail_2d4f6b8a"
+    connect().studio.v2.flows(demo["messaging_flow_sid"]).update(status="draft")
+    with WebhookReceiver() as hook, MailReceiver() as mail:
+        failed, folder = flexops_run(
+            tmp_path, ROOT / "notebooks" / "00_connect.ipynb", "--notify",
+            f"json://127.0.0.1:{hook.port}/hooks/{hook_secret}", "--notify",
+            f"mailto://flexops:{mail_secret}@127.0.0.1:{mail.port}?mode=insecure&from=flexops@example.com&to=ops@x.org")
+    assert failed.exit_code == 1, failed.output
+    ((_, _, body),) = hook.received
+    assert body["type"] == "failure" and "00_connect.ipynb" in body["title"] and "Remedy: " in body["message"]
+    assert f"Report: {folder / 'output.html'}" in body["message"]
+    assert f"account {demo['account_sid'][:2]}…{demo['account_sid'][-4:]}" in body["message"]
+    assert demo["account_sid"] not in body["message"]
+    (message,) = mail.messages
+    assert "Remedy: " in message.get_body(("plain", "html")).get_content()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [(n["scheme"], n["host"], n["sent"]) for n in manifest["notifications"]] == [
+        ("json", "127.0.0.1", True), ("mailto", "127.0.0.1", True)]
+    everything = [*secrets_of(demo), hook_secret, mail_secret]
+    assert_clean(folder, everything, failed.output)
+    monkeypatch.setenv("FLEXOPS_NOTIFY", f"json://127.0.0.1:{free_port()}/hooks/{hook_secret}")
+    unreachable, folder = flexops_run(tmp_path, ROOT / "notebooks" / "00_connect.ipynb")
+    assert unreachable.exit_code == 1, unreachable.output
+    assert json.loads((folder / "manifest.json").read_text())["notifications"][0]["sent"] is False
+    assert_clean(folder, everything, unreachable.output)
+    index = (tmp_path / "runs" / "index.html").read_text()
+    assert folder.name in index and not any(secret in index for secret in everything)
 
 
 def test_env_credentials_for_real_twilio_stay_out(secret_sandbox, tmp_path, monkeypatch):
