@@ -1,11 +1,13 @@
 """`flexops demo`: the whole runbook sequence, headless, on a fresh local sandbox, in well under a minute.
 
 00 connect -> 10 create a Messenger address (Studio, retry 3) -> a customer's first message (simulated through
-the sandbox control plane) -> 20 verify -> an agent accepts the task -> 50 trace (reached an agent) -> the task is
-canceled and the customer writes again, so a stale conversation swallows it -> 50 trace (broken on purpose, at the
-conversation) -> 30 inventory report -> 10 again with the same parameters, which changes nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for
-the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder
-(executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
+the sandbox control plane) -> 20 verify -> an agent accepts the task -> 50 trace (reached an agent) -> the task
+ends and the customer writes again, so a stale conversation swallows it -> 50 trace (broken on purpose, at the
+conversation) -> 60 janitor closes it -> the workflow is made facebook-only -> 50 trace (broken at flex) -> 70
+routing fix -> 50 trace (healthy) -> 30 inventory report -> 10 again with the same parameters, which changes
+nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for the demo
+on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder (executed
+notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
 """
 import os
 import shutil
@@ -125,7 +127,22 @@ def break_on_purpose(sandbox_url, control, page_id, task_sid):
             "lands in it and no agent sees it")
 
 
-STEPS = 10
+def facebook_only_routing(sandbox_url):
+    """A routing breakage of real migrations: the workflow's filter still says the legacy channel type."""
+    import json
+
+    from .client import connect, sandbox_target
+
+    client = connect(sandbox_target(url=sandbox_url))
+    space = client.taskrouter.v1.workspaces(client.flex_api.v1.configuration().fetch().taskrouter_workspace_sid)
+    workflow, queue = space.workflows.list()[0], space.task_queues.list()[0].sid
+    space.workflows(workflow.sid).update(configuration=json.dumps({"task_routing": {"filters": [{
+        "filter_friendly_name": "Messenger", "expression": "channelType == 'facebook'",
+        "targets": [{"queue": queue}]}]}}))
+    return f"workflow '{workflow.friendly_name}' now routes only channelType == 'facebook'"
+
+
+STEPS = 15
 
 
 def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
@@ -188,6 +205,20 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
             stale = break_on_purpose(server.url, control, page_id, reply["task_sid"])
             done(Step("broken on purpose", stale), began)
             runbook("50 trace again", "50_trace_messenger_message.ipynb", trace, _trace_line, may_fail=True)
+            runbook("60 janitor", "60_close_stale_conversations.ipynb",
+                    {"target": "sandbox", "page_ids": page_id, "idle": "0s", "confirm": True},
+                    lambda r: f"stale conversations closed, verified: {(r.get('verify') or {}).get('all_closed')}")
+            began = time.monotonic()
+            done(Step("routing broken", facebook_only_routing(server.url)), began)
+            written = control.simulate_inbound(page_id, DEMO_SENDER, "Hello again?")["conversation_sid"]
+            runbook("50 trace routing", "50_trace_messenger_message.ipynb", {**trace, "conversation_sid": written},
+                    _trace_line, may_fail=True)
+            runbook("70 routing fix", "70_repair_routing_and_legacy.ipynb",
+                    {"target": "sandbox", "repair": "routing", "confirm": True},
+                    lambda r: f"routing fix: {(r.get('summary') or {}).get('status')}")
+            written = control.simulate_inbound(page_id, DEMO_SENDER + "1", "Hi, new customer here")["conversation_sid"]
+            runbook("50 trace healthy", "50_trace_messenger_message.ipynb", {**trace, "conversation_sid": written},
+                    _trace_line)
             report = runbook("30 report", "30_inventory_report.ipynb", {"target": "sandbox"},
                              lambda r: f"{r['summary']['total']} address configuration(s) reported")
             runbook("10 create again", "10_create_messenger_address.ipynb", create,
