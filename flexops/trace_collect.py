@@ -87,13 +87,16 @@ def latest_inbound(client, conversation_sid, service=None):
 
 
 def newest_message(client, candidates):
-    """(service, conversation, message) of the newest inbound message among the candidate conversations."""
+    """(service, conversation, message) of the newest inbound message among the candidate conversations. Twilio
+    stamps to the second: within one second an open conversation wins over a closed one (whose messages all came
+    before it closed), then the newer conversation."""
     with ThreadPoolExecutor(WORKERS) as pool:
         found = pool.map(lambda pair: (pair, latest_inbound(client, pair[1].sid, pair[0])), candidates)
         found = [(pair, message) for pair, message in found if message]
     if not found:
         return None
-    (service, conversation), message = max(found, key=lambda item: item[1]["date_created"] or "")
+    (service, conversation), message = max(found, key=lambda item: (
+        item[1]["date_created"] or "", item[0][1].state != "closed", _stamp(item[0][1].date_created) or ""))
     return service, conversation, message
 
 
