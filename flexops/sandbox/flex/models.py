@@ -102,8 +102,8 @@ class FlexBackend:
         import` makes it), owned by this account."""
         data = {**{name: config.get(name) for name in FIELDS}, "account_sid": self.account_sid}
         with self.store.tx() as db:
-            if not self.store.insert(db, self.account_sid, CONFIG_KIND, CONFIG_SID, data):
-                self.store.replace(db, self.account_sid, CONFIG_KIND, CONFIG_SID, data)
+            if not self.store.insert(db, self.account_sid, CONFIG_KIND, config_sid(self.account_sid), data):
+                self.store.replace(db, self.account_sid, CONFIG_KIND, config_sid(self.account_sid), data)
         return render_configuration(data)
 
     # --- interactions ------------------------------------------------------------------------------------
