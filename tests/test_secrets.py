@@ -302,7 +302,7 @@ def test_repair_runs_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
         result = CliRunner().invoke(main, [*args, "--yes", "--runs-dir", os.fspath(runs_dir)])
         assert result.exit_code == 0, result.output
         outputs.append(result.output)
-    folders = list(runs_dir.iterdir())
+    folders = [p for p in runs_dir.iterdir() if p.is_dir()]  # runs/index.html is the dashboard
     assert len(folders) == 4
     for folder in folders:
         for path in folder.iterdir():
