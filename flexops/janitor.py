@@ -24,7 +24,7 @@ from .address_spec import PREFIX, address_of, normalise_page_id
 from .coerce import as_bool, as_duration, as_int, as_list
 from .exceptions import FlexopsError, TwilioCallFailed
 from .lock import AccountLock, _duration
-from .plan import check_concurrency
+from .plan import ApplyResult, check_concurrency
 from .settings import choose_target
 
 OPEN_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
@@ -234,37 +234,15 @@ def close_one(client, stale, deadline=DEADLINE):
     return Closed(stale.conversation_sid, "ok", result, elapsed_s=round(time.monotonic() - started, 3))
 
 
-@dataclass
-class CloseResult:
-    outcomes: list
-    interrupted: bool = False
-    elapsed_s: float = 0.0
+class CloseResult(ApplyResult):
+    """The janitor's outcomes: an apply's result (failed / ok / exit code / table), per conversation."""
 
-    @property
-    def failed(self):
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def ok(self):
-        return not self.interrupted and not self.failed and all(o.status == "ok" for o in self.outcomes)
-
-    @property
-    def exit_code(self):
-        return 130 if self.interrupted else 0 if self.ok else 1
+    TABLE_COLUMNS = ("conversation_sid", "status", "result", "code", "message")
 
     def summary(self):
         count = {s: sum(o.status == s for o in self.outcomes) for s in ("ok", "failed", "skipped")}
         status = "succeeded" if self.ok else "interrupted" if self.interrupted else "failed"
         return {"total": len(self.outcomes), **count, "status": status, "elapsed_s": round(self.elapsed_s, 2)}
-
-    def to_dict(self):
-        return {"summary": self.summary(), "outcomes": [o.to_dict() for o in self.outcomes]}
-
-    def table(self):
-        import pandas as pd
-
-        columns = ["conversation_sid", "status", "result", "code", "message"]
-        return pd.DataFrame([{k: o.to_dict()[k] for k in columns} for o in self.outcomes], columns=columns)
 
 
 def close_all(client, plan, concurrency=8, progress=True):

@@ -194,10 +194,12 @@ class ApplyResult:
                 "skipped": count("skipped"), "interrupted": self.interrupted, "elapsed_s": round(self.elapsed_s, 2),
                 "status": "succeeded" if self.ok else "interrupted" if self.interrupted else "partial failure"}
 
+    TABLE_COLUMNS = ("action", "address", "status", "result", "sid", "code", "message")
+
     def table(self):
         import pandas as pd
 
-        columns = ["action", "address", "status", "result", "sid", "code", "message"]
+        columns = list(self.TABLE_COLUMNS)
         return pd.DataFrame([{k: o.to_dict()[k] for k in columns} for o in self.outcomes], columns=columns)
 
     def to_dict(self):
