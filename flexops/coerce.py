@@ -53,6 +53,16 @@ def as_list(name, value):
     raise ValidationError(name, "must be a list or a comma-separated string", value)
 
 
+def age_text(seconds):
+    """45s, 3m 12s, 2h 05m, 3d 4h: an age an operator can judge at a glance."""
+    seconds = max(0, int(seconds))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+
+
 def plain(value):
     """A tuple as a list (JSON and messages show lists); anything else unchanged."""
     return list(value) if isinstance(value, tuple) else value

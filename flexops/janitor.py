@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 
 from . import retry
 from .address_spec import PREFIX, address_of, normalise_page_id
-from .coerce import as_bool, as_duration, as_int, as_list
+from .coerce import age_text, as_bool, as_duration, as_int, as_list
 from .exceptions import FlexopsError, TwilioCallFailed
-from .lock import AccountLock, _duration
+from .lock import AccountLock
 from .plan import ApplyResult, check_concurrency
 from .settings import choose_target
 
@@ -50,11 +50,6 @@ def _stamp(value):
     return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _age(seconds):
-    """`45s`, `3m 12s`, `2h 05m`, `3d 4h`."""
-    return f"{int(max(0, seconds))}s" if seconds < 60 else _duration(seconds)
-
-
 @dataclass
 class Stale:
     """One conversation the janitor would close, and why."""
@@ -68,7 +63,7 @@ class Stale:
     reason: str
 
     def to_dict(self):
-        return {**asdict(self), "age": _age(self.idle_s)}
+        return {**asdict(self), "age": age_text(self.idle_s)}
 
 
 @dataclass
@@ -88,7 +83,7 @@ class JanitorPlan:
         import pandas as pd
 
         columns = ["conversation", "page", "customer", "last message", "age", "why"]
-        return pd.DataFrame([[s.conversation_sid, s.page_id, s.customer, s.last_message_at, _age(s.idle_s),
+        return pd.DataFrame([[s.conversation_sid, s.page_id, s.customer, s.last_message_at, age_text(s.idle_s),
                               s.reason] for s in self.stale], columns=columns)
 
     def summary(self):
@@ -151,7 +146,7 @@ def _judge(client, service, conversation, pages, workspace, idle, now):
         return None, "recent message"
     if _open_tasks(client, workspace, sid):
         return None, "open Flex task"
-    why = f"no open Flex task, last message {_age(idle_for)} ago (idle limit {_age(idle.total_seconds())})"
+    why = f"no open Flex task, last message {age_text(idle_for)} ago (idle limit {age_text(idle.total_seconds())})"
     return Stale(sid, service, page, mask_customer(binding.get("address")),
                  last_at.strftime("%Y-%m-%dT%H:%M:%SZ"), round(idle_for, 1), why), None
 

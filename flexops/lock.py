@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .coerce import age_text
 from .exceptions import LockHeld, ValidationError
 
 
@@ -58,22 +59,12 @@ def _age(holder):
     return (datetime.now(timezone.utc) - started).total_seconds()
 
 
-def _duration(seconds):
-    """3m 12s, 2h 05m, 3d 4h: an age an operator can judge at a glance."""
-    seconds = max(0, int(seconds))
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m {seconds % 60}s"
-
-
 def describe(holder):
     """`run R (pid P on host H), held for 3m 12s` — for refusals and status lines."""
     if not holder:
         return "an unknown holder (the lock file is empty or unreadable)"
     age = _age(holder)
-    held = f", held for {_duration(age)}" if age is not None else ""
+    held = f", held for {age_text(age)}" if age is not None else ""
     return f"run {holder.get('run_id')} (pid {holder.get('pid')} on host {holder.get('host')}){held}"
 
 
