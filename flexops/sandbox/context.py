@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
-from .core import new_sid, now  # noqa: F401  (re-exported for the handlers)
+from .core import epoch, new_sid, now  # noqa: F401  (new_sid, now: re-exported for the handlers)
 from .errors import invalid, not_found
 
 
@@ -91,13 +91,28 @@ class Ctx:
             def fetch(after_seq, limit):
                 return self.store.page(self.account_sid, kind, after_seq, limit, parent=parent, where=where)
         rows = fetch(after, size + 1)
-        more = len(rows) > size
-        rows = rows[:size]
+        render = render or (lambda data: data)
+        return self._page(key, path, [(seq, render(data)) for seq, data in rows[:size]], len(rows) > size,
+                          size, page_no, token, extra_query)
+
+    def filtered_page(self, rows, key, path, maximum=1000, extra_query=()):
+        """One page of an already filtered list (expressions, date ranges: what the store cannot page by).
+        `rows` are (seq, rendered item) in list order; the token names the last item shown."""
+        size, after, page_no, token = self.paging(maximum)
+        start = 0
+        if token:
+            seqs = [seq for seq, _ in rows]
+            start = seqs.index(after) + 1 if after in seqs else sum(1 for seq in seqs if seq <= after)
+        return self._page(key, path, rows[start:start + size], len(rows) > start + size, size, page_no, token,
+                          extra_query)
+
+    def _page(self, key, path, shown, more, size, page_no, token, extra_query):
+        """Twilio's list envelope: the items, and `meta` with the page URLs (PageToken `PT<seq>`)."""
         extra = [(k, v) for k, v in extra_query if v is not None]
 
         def page_url(page, tok=None):
             query = [("PageSize", size), ("Page", page)] + ([("PageToken", tok)] if tok else []) + extra
-            return self.url(path, urlencode(query))
+            return self.url(path, urlencode(query, doseq=True))
 
         meta = {
             "page": page_no,
@@ -105,11 +120,21 @@ class Ctx:
             "first_page_url": page_url(0),
             "previous_page_url": page_url(page_no - 1) if page_no > 0 else None,
             "url": page_url(page_no, token or None),
-            "next_page_url": page_url(page_no + 1, f"PT{rows[-1][0]}") if more else None,
+            "next_page_url": page_url(page_no + 1, f"PT{shown[-1][0]}") if more else None,
             "key": key,
         }
-        render = render or (lambda data: data)
-        return json_response({key: [render(data) for _, data in rows], "meta": meta})
+        return json_response({key: [item for _, item in shown], "meta": meta})
+
+    def date_arg(self, name):
+        """A date-time query parameter (ISO 8601) as epoch seconds, None when absent, 400 when unreadable."""
+        value = self.request.args.get(name)
+        if value is None:
+            return None
+        try:
+            return epoch(value)
+        except ValueError:
+            raise invalid(f"Invalid {name} {value!r}: must be an ISO 8601 date-time") from None
+
 
 
 def json_response(body, status=200):

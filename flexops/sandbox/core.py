@@ -28,3 +28,9 @@ def day_bound(name, value, end):
         raise ValueError(f"Invalid {name} {value!r}: must be an ISO 8601 date") from None
     moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(stamp):
+    """Seconds since the epoch of an ISO 8601 date or date-time (`...Z`, an offset, or none: UTC)."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

@@ -1,7 +1,6 @@
 """Flex v1 handlers: configuration, interactions and their channels, legacy Flex Flows."""
 from ..context import json_response, no_content
 from ..errors import invalid, missing
-from ..taskrouter.paging import page_of
 from .flows import INTEGRATION_FIELDS
 from .models import FlexBackend, config_sid, render_channel
 
@@ -33,7 +32,7 @@ def fetch_interaction(ctx, sid):
 
 def list_interaction_channels(ctx, interaction_sid):
     rows = [(seq, render_channel(channel)) for seq, channel in _backend(ctx).channel_rows(interaction_sid)]
-    return page_of(ctx, rows, "channels", f"/v1/Interactions/{interaction_sid}/Channels")
+    return ctx.filtered_page(rows, "channels", f"/v1/Interactions/{interaction_sid}/Channels")
 
 
 def fetch_interaction_channel(ctx, interaction_sid, sid):
@@ -73,7 +72,7 @@ def _flow_fields(ctx):
 
 def list_flex_flows(ctx):
     name = ctx.request.args.get("FriendlyName")
-    return page_of(ctx, _backend(ctx).flows.rows(name), "flex_flows", "/v1/FlexFlows",
+    return ctx.filtered_page(_backend(ctx).flows.rows(name), "flex_flows", "/v1/FlexFlows",
                    extra_query=[("FriendlyName", name)])
 
 

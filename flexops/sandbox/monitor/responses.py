@@ -1,15 +1,14 @@
 """Monitor v1 handlers: list (LogLevel, StartDate, EndDate) and fetch alerts."""
 from ..context import json_response
-from ..taskrouter.paging import date_arg, page_of
 from .models import MonitorBackend
 
 
 def list_alerts(ctx):
     args = ctx.request.args
-    rows = MonitorBackend(ctx.store, ctx.account_sid).alerts(args.get("LogLevel"), date_arg(ctx, "StartDate"),
-                                                             date_arg(ctx, "EndDate"))
+    rows = MonitorBackend(ctx.store, ctx.account_sid).alerts(args.get("LogLevel"), ctx.date_arg("StartDate"),
+                                                             ctx.date_arg("EndDate"))
     extra = [(name, args.get(name)) for name in ("LogLevel", "StartDate", "EndDate")]
-    return page_of(ctx, rows, "alerts", "/v1/Alerts", extra_query=extra)
+    return ctx.filtered_page(rows, "alerts", "/v1/Alerts", extra_query=extra)
 
 
 def fetch_alert(ctx, sid):

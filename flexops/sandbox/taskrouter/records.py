@@ -8,7 +8,6 @@ task's SID), so lists page per workspace.
 import json
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 from ..core import new_sid, now
 
@@ -25,12 +24,6 @@ def render(data):
     if "_created_at" in data and "age" in shown:
         shown["age"] = max(0, int(time.time() - data["_created_at"]))
     return shown
-
-
-def epoch(stamp):
-    """Seconds since the epoch of an ISO 8601 date or date-time (`...Z`, an offset, or none: UTC)."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 @contextmanager

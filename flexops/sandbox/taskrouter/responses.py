@@ -4,7 +4,6 @@ import time
 from ..context import json_response
 from ..errors import invalid, missing
 from .models import TaskRouterBackend
-from .paging import date_arg, page_of
 from .records import KIND, render
 
 BASE = "/v1/Workspaces"
@@ -151,7 +150,7 @@ def list_tasks(ctx, workspace_sid):
     extra = [("AssignmentStatus", statuses or None)] + [
         (name, args.get(name)) for name in ("Priority", "WorkflowSid", "WorkflowName", "TaskQueueSid", "TaskQueueName",
                                             "EvaluateTaskAttributes", "Ordering")]
-    return page_of(ctx, rows, "tasks", f"{BASE}/{workspace_sid}/Tasks", extra_query=extra)
+    return ctx.filtered_page(rows, "tasks", f"{BASE}/{workspace_sid}/Tasks", extra_query=extra)
 
 
 def fetch_task(ctx, workspace_sid, sid):
@@ -208,7 +207,7 @@ EVENT_FILTERS = (("EventType", "event_type"), ("TaskSid", "task_sid"), ("WorkerS
 
 def list_events(ctx, workspace_sid):
     args = ctx.request.args
-    start, end = date_arg(ctx, "StartDate"), date_arg(ctx, "EndDate")
+    start, end = ctx.date_arg("StartDate"), ctx.date_arg("EndDate")
     minutes = args.get("Minutes")
     if minutes is not None:
         try:
@@ -220,4 +219,4 @@ def list_events(ctx, workspace_sid):
     rows = _backend(ctx).events(workspace_sid, start, end, **equal)
     extra = [(name, args.get(name)) for name in ("StartDate", "EndDate", "Minutes")] + [
         (name, args.get(name)) for name, _ in EVENT_FILTERS]
-    return page_of(ctx, rows, "events", f"{BASE}/{workspace_sid}/Events", extra_query=extra)
+    return ctx.filtered_page(rows, "events", f"{BASE}/{workspace_sid}/Events", extra_query=extra)
