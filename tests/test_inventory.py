@@ -1,5 +1,8 @@
 """inventory: collect over the real SDK against the sandbox, schema/dtypes, load() round trips, diff()."""
+import threading
+
 import pandas as pd
+
 import pytest
 
 from flexops import inventory, report_io
@@ -74,17 +77,35 @@ def test_each_flow_fetched_once(sandbox, client):
     assert (df["studio_flow_name"] == "Messaging Flow").sum() == 6
 
 
-def test_flows_are_fetched_concurrently(sandbox, client):
-    import time
+class InFlight:
+    """An http listener counting the calls to `fragment` that are in flight at once."""
 
+    def __init__(self, fragment):
+        self.fragment, self.now, self.most = fragment, 0, 0
+        self.lock = threading.Lock()
+
+    def before(self, url, **_):
+        if self.fragment in url:
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+
+    def __call__(self, url, **_):
+        if self.fragment in url:
+            with self.lock:
+                self.now -= 1
+
+
+def test_flows_are_fetched_concurrently(sandbox, client):
     definition = client.studio.v2.flows(sandbox.demo["messaging_flow_sid"]).fetch().definition
     for n in range(4):
         flow = client.studio.v2.flows.create(friendly_name=f"Flow {n}", status="published", definition=definition)
         make(client, f"messenger:8000000{n}", auto_creation_type="studio", auto_creation_studio_flow_sid=flow.sid)
     sandbox.control.add_fault(product="studio", method="GET", action="latency", latency_ms=400)
-    started = time.perf_counter()
+    flights = InFlight("/Flows/FW")
+    client.http_client.listeners.append(flights)
     df = inventory.collect(client, progress=False)
-    assert time.perf_counter() - started < 1.2, "4 flows x 400 ms must overlap"  # sequential: >= 1.6 s
+    assert flights.most >= 4, "the 4 flows (400 ms each) must be fetched at the same time, not one after another"
     assert sorted(df["studio_flow_name"]) == [f"Flow {n}" for n in range(4)]
 
 
