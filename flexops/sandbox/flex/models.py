@@ -199,14 +199,13 @@ class FlexBackend:
             raise TwilioError(400, 80906, f"Interaction channel {sid} is not open (it is {channel['status']})")
         tasks = TaskRouterBackend(self.store, self.account_sid)
         workspace_sid = channel["_workspace_sid"]
-        for task_sid in channel["_task_sids"]:
-            task = tasks.fetch("task", workspace_sid, task_sid)
-            if task["assignment_status"] in ("assigned", "wrapping"):
-                tasks.update_task(workspace_sid, task_sid, "completed", f"interaction channel {status}")
-            elif task["assignment_status"] in ("pending", "reserved"):
-                tasks.update_task(workspace_sid, task_sid, "canceled", f"interaction channel {status}")
-        channel["status"] = status
-        with self.store.tx() as db:
+        ends = {"assigned": "completed", "wrapping": "completed", "pending": "canceled", "reserved": "canceled"}
+        with self.store.tx() as db:  # the tasks end and the channel closes together, or nothing changes
+            for task_sid in channel["_task_sids"]:
+                end = ends.get(tasks.fetch("task", workspace_sid, task_sid)["assignment_status"])
+                if end:
+                    tasks.update_task(workspace_sid, task_sid, end, f"interaction channel {status}", db=db)
+            channel["status"] = status
             self.store.replace(db, self.account_sid, CHANNEL_KIND, sid, channel)
         return channel
 

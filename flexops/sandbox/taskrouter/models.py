@@ -299,8 +299,10 @@ class TaskRouterBackend:
                       reverse=direction == "desc")
         return [(seq, render(data)) for seq, data in rows]
 
-    def update_task(self, workspace_sid, sid, assignment_status=None, reason=None, attributes=None, priority=None):
-        with self.store.tx() as db:
+    def update_task(self, workspace_sid, sid, assignment_status=None, reason=None, attributes=None, priority=None,
+                    db=None):
+        """`db`: the caller's transaction, when the update is one step of a larger change."""
+        with transaction(self.store, db) as db:
             routing.expire(self.store, db, self.account_sid, workspace_sid)
             task = self._get("task", sid, workspace_sid)
             if attributes is not None:
