@@ -7,7 +7,8 @@ cannot tell (a dropped connection, a 5xx) is settled by the run's recorded apply
 
 A run killed with kill -9 may have had calls in flight: their `sent` line is in the trail, their answer never came
 (Twilio may have committed them). Each is settled against the account: as before the run -> nothing to undo;
-exactly as the run's recorded plan asked -> the run did it, undo it; anything else -> cannot be told, skipped.
+exactly as the run's recorded plan asked (or, for a run without a plan such as runbook 10, as the create's own
+`sent` parameters asked) -> the run did it, undo it; anything else -> cannot be told, skipped.
 Runs from before `sent` lines existed are covered by their plan alone (it names every change it meant to make).
 
 Why refuse by default: if someone changed an address after the run, putting back the old values would silently
@@ -88,7 +89,7 @@ def touched(records, results=None):
         for state in (record.get("after"), record.get("before")):
             if isinstance(state, dict) and state.get("sid") and state.get("address"):
                 by_sid[state["sid"]] = state["address"]
-    found = {}
+    found, sent_creates = {}, {}
     for record in calls:
         address = _address_of(record, by_sid)
         if address is None or not address.startswith(addresses.PREFIX):
@@ -103,6 +104,8 @@ def touched(records, results=None):
             elif is_create:
                 item.initial = None  # a create is only sent for an address found absent
             item.final = item.initial
+        if is_create and record.get("event") == "sent":
+            sent_creates[address] = record.get("parameters") or {}
         answer = "in flight, never answered" if record.get("event") == "sent" else status or "no answer"
         item.methods.append(f"{record['method']} {answer}")
         item.sid = record.get("sid") or item.sid
@@ -131,7 +134,24 @@ def touched(records, results=None):
             initial = None if change["action"] == "create" else change.get("before")
             found[address] = Touched(address, initial, UNKNOWN, methods=["planned, no answer recorded"],
                                      changed=True, planned=change)
+    for address, parameters in sent_creates.items():  # a run without a plan (runbook 10): its request is the plan
+        item = found[address]
+        if item.final is UNKNOWN and item.planned is None:
+            item.planned = {"action": "create", "desired": _desired_of(address, parameters)}
     return {a: t for a, t in found.items() if t.changed}
+
+
+SENT_FIELDS = {"FriendlyName": "friendly_name", "AutoCreation.Enabled": "auto_creation_enabled",
+               "AutoCreation.Type": "integration", "AutoCreation.StudioFlowSid": "studio_flow_sid",
+               "AutoCreation.StudioRetryCount": "retry_count", "AutoCreation.WebhookUrl": "webhook_url",
+               "AutoCreation.WebhookMethod": "webhook_method", "AutoCreation.WebhookFilters": "webhook_filters",
+               "AutoCreation.ConversationServiceSid": "conversation_service_sid"}
+
+
+def _desired_of(address, parameters):
+    """A create's form parameters (its `sent` line) as MessengerAddress parameters, like a plan's `desired`."""
+    desired = {field: parameters[key] for key, field in SENT_FIELDS.items() if key in parameters}
+    return {"page_id": address[len(addresses.PREFIX):], "allow_insecure_webhook": True, **desired}
 
 
 def _as_planned(change, live):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,6 +208,36 @@ def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_ba
     (item,) = rollback.touched(audit.read(trail)).values()  # the trail alone names it, outcome unknown
     assert (item.address, item.initial, item.final) == ("messenger:11111", None, rollback.UNKNOWN)
 
+    deadline = time.monotonic() + 10  # Twilio commits the create after all
+    while not stored(sandbox):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    undo = cli("rollback", run.name, "--yes", "--no-progress")
+    assert undo.exit_code == 0, undo.output
+    assert "1 to delete" in undo.output and stored(sandbox) == {}
+
+
+@pytest.mark.slow  # starts a process and a kernel
+def test_runbook_10_killed_while_its_create_is_in_flight_is_settled_by_its_sent_request(sandbox, workdir):
+    """Runbook 10 saves no plan: a create killed in flight is settled from its `sent` line's parameters — once Twilio
+    has committed it as asked, rollback deletes it (before, it could only say "cannot restore")."""
+    sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="latency",
+                              latency_ms=3000, times=1)
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "10_create_messenger_address.ipynb"
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "run", os.fspath(notebook), "-p", "page_id", "11111"],
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sandbox.control.faults()[0]["fired"]:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its kernel
+    finally:
+        proc.wait(timeout=30)
+    run = last_run(workdir, "10_create_messenger_address")
+    (sent,) = [r for r in audit.read(run / "audit.jsonl") if r.get("method") == "POST"]
+    assert sent["event"] == "sent"
     deadline = time.monotonic() + 10  # Twilio commits the create after all
     while not stored(sandbox):
         assert time.monotonic() < deadline
