@@ -280,7 +280,9 @@ def test_verify_is_cheap_for_many_addresses(sandbox, client):
         assert len(rows) == 60 * 11
         list_pages = 2  # 60 addresses, 50 a page
         flow_fetches = 3 if ids is None else 0  # the second run reuses the cache
-        conversation_scan = 1 + 3  # one page of conversations, participants of each of the 3 conversations
+        # one page of conversations, participants of each of the 3 conversations; the second run knows them (the
+        # state store) and asks only for the page
+        conversation_scan = 1 + (3 if ids is None else 0)
         # the path: Flex configuration, the one workflow, task channels, open tasks, active conversations (the 3
         # have open tasks: no participants asked), legacy Flex Flows, Monitor alerts
         path = 7
@@ -308,8 +310,12 @@ def test_the_evidence_scan_is_bounded_and_says_so(sandbox, client):
     found, notes = evidence.first_messages(client, ["messenger:" + PAGE, "messenger:" + OTHER], max_conversations=1)
     assert list(found) == ["messenger:" + PAGE]
     assert notes == ["stopped after the 1 most recent conversations"]
-    rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
+    rows = by_check(checks.verify(client, [OTHER], max_conversations=1, state_dir="off"), "messenger:" + OTHER)
     assert "stopped after the 1 most recent" in rows["first message"].detail
+    assert rows["first message"].status == "fail"
+    # with the state store the capped first run says so, and does not fail the page it could not reach yet
+    rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
+    assert rows["first message"].status == "warn" and "cap of 1 conversations" in rows["first message"].detail
 
 
 def test_refused_credentials_mark_the_target_unreachable(sandbox):
