@@ -219,7 +219,7 @@ def verify(client, page_ids=None, require_first_message=True, flows=None, since_
     rows = []
     for address, config in configs.items():
         rows.extend(_address_rows(address, config, flows, services, traffic, require_first_message))
-    return path_checks.with_path_rows(client, configs, flows, rows, CheckResult)
+    return path_checks.with_path_rows(client, configs, flows, rows, CheckResult, traffic.known_pages)
 
 
 def _prefetch(flows, sid):

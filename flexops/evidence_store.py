@@ -100,12 +100,17 @@ class EvidenceStore:
 
     def known(self, sids):
         """The SIDs among `sids` already scanned."""
-        sids = list(sids)
-        if not sids:
-            return set()
+        return set(self.pages_of(sids))
+
+    def pages_of(self, sids):
+        """{SID: its page (None: no Messenger page)} for the SIDs among `sids` already scanned."""
+        sids, out = list(sids), {}
         with self._connection() as db:
-            marks = ",".join("?" * len(sids))
-            return {r[0] for r in db.execute(f"SELECT sid FROM conversations WHERE sid IN ({marks})", sids)}
+            for start in range(0, len(sids), 500):
+                chunk = sids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(db.execute(f"SELECT sid, page FROM conversations WHERE sid IN ({marks})", chunk))
+        return out
 
     def coverage(self, scope):
         with self._connection() as db:
@@ -128,30 +133,19 @@ class EvidenceStore:
                     found[page] = (sid, date, service)
         return found
 
-    def days(self, pages, since):
-        """{page: {"YYYY-MM-DD": conversations that day}} for `pages`, from `since` on: inbound traffic per day."""
+    def history(self, pages, since):
+        """{page: [date_created, oldest first]} of the stored conversations of `pages` from `since` on: each
+        page's inbound traffic (silence.py)."""
         pages = list(pages)
         out = {}
         with self._connection() as db:
             for start in range(0, len(pages), 500):
                 chunk = pages[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                for page, day, count in db.execute(
-                        "SELECT page, substr(date_created, 1, 10), COUNT(*) FROM conversations "
-                        f"WHERE page IN ({marks}) AND date_created >= ? GROUP BY 1, 2", [*chunk, since]):
-                    out.setdefault(page, {})[day] = count
-        return out
-
-    def last_seen(self, pages):
-        """{page: the newest stored conversation's date_created} for `pages`."""
-        pages = list(pages)
-        out = {}
-        with self._connection() as db:
-            for start in range(0, len(pages), 500):
-                chunk = pages[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                out.update(db.execute("SELECT page, MAX(date_created) FROM conversations "
-                                      f"WHERE page IN ({marks}) GROUP BY page", chunk).fetchall())
+                for page, date in db.execute(
+                        f"SELECT page, date_created FROM conversations WHERE page IN ({marks}) AND date_created >= ? "
+                        "ORDER BY page, date_created", [*chunk, since]):
+                    out.setdefault(page, []).append(date)
         return out
 
     # --- writing ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Traffic:
     silent: dict = field(default_factory=dict)  # {address: silence.Silence}
     stored: bool = False  # the evidence came from the state store
     window: str = ""
+    known_pages: object = None  # the store's {SID: page} lookup (path_checks asks no participants for those)
 
 
 def gather(client, present, services, since_days=30, max_conversations=MAX_CONVERSATIONS, progress=None,
@@ -39,7 +40,7 @@ def gather(client, present, services, since_days=30, max_conversations=MAX_CONVE
     result = evidence_scan.scan(client, store, wanted, evidence.lists_to_scan(client, services), since_days,
                                 max_conversations, progress)
     silent = silence.silent_pages(store, wanted) if result.fresh else {}
-    return Traffic(result.found, result.notes, result.complete, silent, True, result.window)
+    return Traffic(result.found, result.notes, result.complete, silent, True, result.window, store.pages_of)
 
 
 def rows(address, traffic, require_first_message, make):

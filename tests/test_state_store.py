@@ -1,0 +1,264 @@
+"""verify's state store (evidence_store, evidence_scan, silence, first_message) on the sandbox, through the real SDK:
+the second run asks Twilio only about new conversations, a window bigger than one run's cap is covered over runs
+(and says so meanwhile), a run killed mid-scan leaves a store the next run completes, silent pages warn by a stated
+rule, and with the store off verify works as without one."""
+import os
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from flexops import addresses, checks, silence
+from flexops.address_spec import MessengerAddress
+from flexops.evidence_scan import stamp
+from flexops.evidence_store import open_store, store_path
+from flexops.sandbox.conversations.models import ConversationsBackend
+
+PAGES = ["110000000000001", "110000000000002", "110000000000003"]
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def add_pages(client, sandbox, pages=PAGES):
+    for page in pages:
+        addresses.create(client, MessengerAddress.from_params(
+            page_id=page, studio_flow_sid=sandbox.demo["messaging_flow_sid"]))
+
+
+def seed(sandbox, conversations, state="closed"):
+    """[(page, datetime)] as conversations customers started, through the sandbox's models, oldest first (the
+    list's order is creation order, as on Twilio); closed, as Flex leaves them after the agent's wrap-up."""
+    backend = ConversationsBackend(sandbox.store, sandbox.demo["account_sid"])
+    service = backend.default_service_sid()
+    sids = []
+    with sandbox.store.tx() as db:
+        for n, (page, when) in enumerate(sorted(conversations, key=lambda c: c[1])):
+            at = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+            conversation = backend.create_conversation(db, service, stamp=at, state=state)
+            backend.add_participant(db, conversation["sid"], f"messenger:{9_000_000 + n}", f"messenger:{page}",
+                                    "messenger", stamp=at)
+            sids.append(conversation["sid"])
+    return sids
+
+
+class Requests:
+    """Every request the client makes, by kind (`participants`, `conversation list`, ...)."""
+
+    def __init__(self, client):
+        self.urls = []
+        client.http_client.listeners.append(lambda method, url, **_: self.urls.append(url))
+
+    def take(self):
+        urls, self.urls = self.urls, []
+        return {"participants": sum(u.split("?")[0].endswith("/Participants") for u in urls),
+                "conversation list": sum(u.split("?")[0].endswith("/Conversations") for u in urls), "all": len(urls)}
+
+
+def rows_of(rows, check):
+    return {r.subject[len("messenger:"):]: r for r in rows if r.check == check}
+
+
+def test_the_second_run_asks_only_about_new_conversations(sandbox, client):
+    add_pages(client, sandbox)
+    seed(sandbox, [(PAGES[n % 2], NOW - timedelta(days=1 + n // 3, hours=n)) for n in range(30)])
+    requests = Requests(client)
+    first = rows_of(checks.verify(client, progress=False), "first message")
+    cold = requests.take()
+    assert cold["participants"] == 30
+    assert first[PAGES[0]].status == first[PAGES[1]].status == "pass"
+    assert first[PAGES[2]].status == "fail" and "no conversation from this page since" in first[PAGES[2]].detail
+    sandbox.control.simulate_inbound(PAGES[2], "7712345678901234", "hi")
+    sandbox.control.simulate_inbound(PAGES[0], "7712345678909999", "hi")
+    second = rows_of(checks.verify(client, progress=False), "first message")
+    warm = requests.take()
+    assert warm["participants"] == 2, warm  # the two new conversations, nothing for the 30 known ones
+    assert warm["conversation list"] == 2  # one page down to the watermark, and the path checks' active ones
+    assert warm["all"] == cold["all"] - 30 + 2
+    assert {page: row.status for page, row in second.items()} == dict.fromkeys(PAGES, "pass")
+    assert requests.take()["all"] == 0
+    checks.verify(client, progress=False)
+    assert requests.take()["participants"] == 0
+
+
+def test_evidence_beyond_the_cap_is_found_across_runs_and_the_capped_runs_say_so(sandbox, client):
+    """A page whose only conversation is older than one run's cap is found by a later run; until the window is
+    covered, pages without evidence are warnings naming the cap, then a page without any is a failure."""
+    quiet, busy, never = PAGES
+    add_pages(client, sandbox)
+    seed(sandbox, [(quiet, NOW - timedelta(days=20))] + [(busy, NOW - timedelta(hours=n + 1)) for n in range(12)])
+    requests = Requests(client)
+    runs = []
+    for _ in range(4):
+        runs.append(rows_of(checks.verify(client, progress=False, max_conversations=5), "first message"))
+        assert requests.take()["participants"] <= 5
+    first = runs[0]
+    assert first[busy].status == "pass"
+    for page in (quiet, never):
+        assert first[page].status == "warn", first[page]
+        assert "cap of 5 conversations" in first[page].detail and "the next run continues" in first[page].detail
+        assert "next run scans older conversations" in first[page].remedy
+    assert runs[1][quiet].status == "warn"  # 10 of the 13 conversations scanned by now
+    assert runs[2][quiet].status == "pass" and "created" in runs[2][quiet].detail
+    assert runs[2][never].status == "fail" and "cap" not in runs[2][never].detail  # the window is covered now
+    assert runs[3][quiet].status == "pass" and runs[3][never].status == "fail"
+    coverage = open_store(client.account_sid).coverage("default")
+    assert coverage.oldest.endswith("T00:00:00Z") and coverage.oldest <= stamp(NOW - timedelta(days=30))
+
+
+class Killed(Exception):
+    """The process dying mid-scan, as far as the scan can tell: not a Twilio error it could note and go on from."""
+
+
+class KillAt:
+    """A client listener whose `before` hook (run before each request leaves) kills the run at the nth
+    participants request."""
+
+    def __init__(self, nth):
+        self.nth, self.seen, self.lock = nth, 0, threading.Lock()
+
+    def before(self, method, url, **_):
+        if url.split("?")[0].endswith("/Participants"):
+            with self.lock:
+                self.seen += 1
+                if self.seen == self.nth:
+                    raise Killed(f"killed at participants request {self.nth}")
+
+    def __call__(self, **_):
+        pass
+
+
+def test_a_run_killed_mid_scan_leaves_a_store_the_next_run_completes(sandbox, client):
+    add_pages(client, sandbox)
+    older = [(PAGES[2], NOW - timedelta(days=10))]
+    newer = [(PAGES[n % 2], NOW - timedelta(hours=n + 1)) for n in range(119)]  # 120: two list pages of 100
+    sids = seed(sandbox, older + newer)
+    killer = KillAt(105)  # on the second list page
+    client.http_client.listeners.append(killer)
+    with pytest.raises(Killed):
+        checks.verify(client, progress=False)
+    client.http_client.listeners.remove(killer)
+    store = open_store(client.account_sid)
+    coverage = store.coverage("default")
+    assert store.known(sids) == set(sids[-100:])  # the first page only, whole
+    assert coverage.oldest > stamp(NOW - timedelta(days=10))  # no watermark below what it did not scan
+    requests = Requests(client)
+    rows = rows_of(checks.verify(client, progress=False), "first message")
+    assert requests.take()["participants"] == 20
+    assert {page: row.status for page, row in rows.items()} == dict.fromkeys(PAGES, "pass")
+    assert store.known(sids) == set(sids)
+
+
+def test_concurrent_runs_for_one_account_share_the_store(sandbox):
+    clients = [sandbox.client(), sandbox.client()]
+    add_pages(clients[0], sandbox)
+    seed(sandbox, [(PAGES[n % 3], NOW - timedelta(hours=3 * n + 1)) for n in range(150)])
+    results, errors = [], []
+
+    def run(client):
+        try:
+            results.append(rows_of(checks.verify(client, progress=False), "first message"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 2
+    assert all(row.status == "pass" for rows in results for row in rows.values())
+    requests = Requests(clients[0])
+    checks.verify(clients[0], progress=False)
+    assert requests.take()["participants"] == 0
+    with sqlite3.connect(store_path(clients[0].account_sid)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 150
+
+
+def test_the_store_keeps_no_customer_address_and_no_secret(sandbox, client):
+    add_pages(client, sandbox)
+    sandbox.control.simulate_inbound(PAGES[0], "7712345678901234", "a private message")
+    checks.verify(client, progress=False)
+    path = store_path(client.account_sid)
+    assert path.parent == __import__("pathlib").Path(os.environ["FLEXOPS_STATE_DIR"])
+    data = b"".join(p.read_bytes() for p in path.parent.iterdir())
+    for secret in ("7712345678901234", "a private message", client.password, sandbox.server.control_token):
+        assert secret.encode() not in data
+    with sqlite3.connect(path) as db:
+        assert [r[2] for r in db.execute("SELECT * FROM conversations")] == [f"messenger:{PAGES[0]}"]
+
+
+def test_with_the_store_off_verify_scans_like_without_one(sandbox, client, monkeypatch, tmp_path):
+    add_pages(client, sandbox)
+    seed(sandbox, [(PAGES[0], NOW - timedelta(days=2)), (PAGES[1], NOW - timedelta(days=1))])
+    requests = Requests(client)
+    for run in range(2):
+        rows = rows_of(checks.verify(client, progress=False, state_dir="off"), "first message")
+        assert requests.take()["participants"] == 2  # every run asks again
+        assert rows[PAGES[0]].status == "pass" and rows[PAGES[2]].status == "fail"
+        assert rows[PAGES[2]].detail == "no recent conversation from this page yet"
+    monkeypatch.setenv("FLEXOPS_STATE_DIR", "off")
+    checks.verify(client, progress=False)
+    assert requests.take()["participants"] == 2
+    checks.verify(client, progress=False, state_dir="")
+    assert requests.take()["participants"] == 2
+    assert not (tmp_path / "flexops-state").exists()
+    checks.verify(client, progress=False, state_dir=tmp_path / "elsewhere")
+    assert store_path(client.account_sid, tmp_path / "elsewhere").is_file()
+
+
+# --- silent pages ----------------------------------------------------------------------------------------------
+
+def daily(days_ago):
+    return [NOW - timedelta(days=d, hours=1) for d in days_ago]
+
+
+def test_a_steady_page_that_went_quiet_warns_a_new_or_irregular_one_does_not(sandbox, client):
+    steady, new, irregular, busy = ["12000000000000" + str(n) for n in range(4)]
+    add_pages(client, sandbox, [steady, new, irregular, busy])
+    history = ([(steady, at) for at in daily(range(11, 31))]  # every day, then nothing for 11 days
+               + [(new, at) for at in daily((11, 12, 13))]  # three days of traffic: too little history
+               + [(irregular, at) for at in daily([11, 12, 13, 14, 30, 31, 32, 33])]  # quiet 16 days before
+               + [(busy, at) for at in daily(range(0, 31))])
+    seed(sandbox, history)
+    rows = checks.verify(client, progress=False, since_days=40)
+    silent = rows_of(rows, silence.CHECK)
+    assert list(silent) == [steady]
+    row = silent[steady]
+    assert row.status == "warn"
+    assert "usually a new conversation every 24 hours" in row.detail and "none for 11.0 days" in row.detail
+    assert "disconnected in the Console" in row.detail and "password or 2FA change" in row.detail
+    assert "Connect with Facebook" in row.remedy
+    assert all(r.status == "pass" for r in rows_of(rows, "first message").values())
+
+
+def stamps(times):
+    return [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in times]
+
+
+@pytest.mark.parametrize("active, quiet_days, warns", [
+    (20, 3.9, False),  # daily page: not yet 4 × its 1-day gap
+    (20, 4.1, True),
+    (6, 30, False),  # fewer than MIN_ACTIVE_DAYS days with traffic: no rule applies
+    (7, 4.1, True),
+])
+def test_the_silence_rule_for_a_daily_page(active, quiet_days, warns):
+    last = NOW - timedelta(days=quiet_days)
+    found = silence.judge("p", stamps(last - timedelta(days=d) for d in range(active)), NOW)
+    assert (found is not None) == warns
+    if warns:
+        assert found.usual_gap == timedelta(days=1) and found.active_days == active
+
+
+def test_the_silence_rule_scales_with_the_usual_gap_and_never_goes_below_48_hours():
+    weekly = stamps(NOW - timedelta(days=7 * w + 1) for w in range(10))
+    assert silence.judge("p", weekly, NOW + timedelta(days=26)) is None  # 27 days < 4 × 7
+    assert silence.judge("p", weekly, NOW + timedelta(days=28)).usual_gap == timedelta(days=7)
+    hourly = stamps(NOW - timedelta(hours=h) for h in range(24 * 10))  # 4 × 1 hour is under the 48-hour floor
+    assert silence.judge("p", hourly, NOW + timedelta(hours=47)) is None
+    assert silence.span(timedelta(minutes=40)) == "40 minutes" and silence.span(timedelta(hours=47)) == "47 hours"
+    found = silence.judge("p", hourly, NOW + timedelta(hours=49))
+    assert found is not None and "every 1 hour " in found.detail and "none for 2.0 days" in found.detail
+    irregular = hourly + stamps([NOW - timedelta(days=30)])  # quiet for 20 days once before, and came back
+    assert silence.judge("p", irregular, NOW + timedelta(days=15)) is None
+    assert silence.judge("p", irregular, NOW + timedelta(days=21)) is not None
