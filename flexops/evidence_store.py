@@ -112,6 +112,11 @@ class EvidenceStore:
                 out.update(db.execute(f"SELECT sid, page FROM conversations WHERE sid IN ({marks})", chunk))
         return out
 
+    def count(self):
+        """How many conversations the store knows."""
+        with self._connection() as db:
+            return db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
+
     def coverage(self, scope):
         with self._connection() as db:
             row = db.execute("SELECT scope, service_sid, oldest, newest FROM coverage WHERE scope = ?",
