@@ -376,7 +376,8 @@ def worst(statuses):
 
 
 def verify_inventory(client, df):
-    """{address: pass|fail|warn} for the Messenger rows of an inventory DataFrame (used by reports --verify).
+    """{address: (pass|fail|warn, notes)} for the Messenger rows of an inventory DataFrame (reports --verify);
+    notes: `check: detail` of each row that did not pass, joined by " · " (None when all passed).
 
     A missing first message is a warning here: an inventory describes configuration, not traffic.
     """
@@ -388,5 +389,7 @@ def verify_inventory(client, df):
     by_address = {}
     for row in verify(client, [a[len(addresses.PREFIX):] for a in messenger], require_first_message=False,
                       progress=False):
-        by_address.setdefault(row.subject, []).append(row.status)
-    return {address: worst(statuses) for address, statuses in by_address.items()}
+        by_address.setdefault(row.subject, []).append(row)
+    return {address: (worst(r.status for r in rows), " · ".join(f"{r.check}: {r.detail}" for r in rows
+                                                                 if r.status != PASS) or None)
+            for address, rows in by_address.items()}

@@ -298,7 +298,10 @@ def test_verify_inventory_gives_one_status_per_address(sandbox, client):
     sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
     addresses.create(client, MessengerAddress(OTHER, studio_flow_sid="FW" + "0" * 32))
     frame = pd.DataFrame({"address": ["messenger:" + PAGE, "messenger:" + OTHER, "+15550001111"]})
-    assert checks.verify_inventory(client, frame) == {"messenger:" + PAGE: "pass", "messenger:" + OTHER: "fail"}
+    verdicts = checks.verify_inventory(client, frame)
+    assert {a: status for a, (status, _) in verdicts.items()} == {"messenger:" + PAGE: "pass",
+                                                                 "messenger:" + OTHER: "fail"}
+    assert verdicts["messenger:" + PAGE][1] is None and "flow exists: no Studio flow" in verdicts["messenger:" + OTHER][1]
     assert checks.verify_inventory(client, frame.iloc[2:]) == {}
 
 

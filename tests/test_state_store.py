@@ -262,3 +262,61 @@ def test_the_silence_rule_scales_with_the_usual_gap_and_never_goes_below_48_hour
     irregular = hourly + stamps([NOW - timedelta(days=30)])  # quiet for 20 days once before, and came back
     assert silence.judge("p", irregular, NOW + timedelta(days=15)) is None
     assert silence.judge("p", irregular, NOW + timedelta(days=21)) is not None
+
+
+# --- where it shows: the report, the fleet, the runbook's parameter ---------------------------------------------
+
+def test_the_report_shows_a_silent_page_and_a_first_message_the_capped_scan_has_not_reached(sandbox, client,
+                                                                                            tmp_path):
+    from flexops.cli import run_report
+
+    steady, pending = PAGES[0], PAGES[1]
+    add_pages(client, sandbox, [steady, pending])
+    seed(sandbox, [(steady, at) for at in daily(range(11, 31))])
+    df, written = run_report(target="sandbox", formats=("html", "md", "csv"), out_dir=tmp_path / "report",
+                             verify=True, progress=False)
+    notes = dict(zip(df["address"], df["verification"].astype(object) + " | " + df["verification_notes"]))
+    assert notes[f"messenger:{steady}"].startswith("warn | ") and "page went silent: usually" in notes[
+        f"messenger:{steady}"]
+    page = written["html"].read_text(encoding="utf-8")
+    assert "page went silent (see verification_notes)" in page
+    assert "page went silent: usually a new conversation every 24 hours" in page
+    # a busy account's first run, capped: the page not reached yet says so in the report too
+    from flexops import reports
+    capped = checks.verify(client, progress=False, max_conversations=0, state_dir=tmp_path / "cold")
+    note = " · ".join(f"{r.check}: {r.detail}" for r in capped if r.subject == f"messenger:{pending}"
+                      and r.status != "pass")
+    frame = df.assign(verification_notes=[note if a == f"messenger:{pending}" else n
+                                          for a, n in zip(df["address"], df["verification_notes"])])
+    problems = dict((a, p) for a, _, p in reports.attention(frame))
+    assert "first message not reached yet: the scan stopped at its cap" in problems[f"messenger:{pending}"]
+
+
+def test_a_fleet_keeps_one_state_file_per_account(tmp_path, monkeypatch):
+    from flexops import fleet
+    from flexops.sandbox.control import SandboxControl
+    from flexops.sandbox.server import SandboxServer
+
+    with SandboxServer(tmp_path / "fleet.db") as server:
+        demo = SandboxControl(server.url, token=server.control_token).seed("fleet", subaccounts=2)
+        monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
+        from flexops.client import connect, sandbox_target
+        main = connect(sandbox_target(url=server.url, account_sid=demo["account_sid"]))
+        resolved = fleet.resolve(main, "all")
+        fleet.verify(resolved, state_dir=tmp_path / "fleet-state")
+        fleet.release(resolved, main)
+    files = sorted(p.name for p in (tmp_path / "fleet-state").iterdir() if p.suffix == ".sqlite3")
+    assert files == sorted(f"{s['account_sid']}.sqlite3" for s in demo["subaccounts"])
+
+
+def test_the_runbook_parameter(tmp_path):
+    from flexops.exceptions import ValidationError
+    from flexops.params import verify_params
+
+    assert verify_params(target="sandbox")["state_dir"] is None
+    assert verify_params(target="sandbox", state_dir="OFF")["state_dir"] == "off"
+    assert verify_params(target="sandbox", state_dir=str(tmp_path))["state_dir"] == str(tmp_path.resolve())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValidationError) as caught:
+        verify_params(target="sandbox", state_dir=str(tmp_path / "file"))
+    assert caught.value.parameter == "state_dir"
