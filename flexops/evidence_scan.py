@@ -159,7 +159,7 @@ class _Run:
     def _scan(self, chunk, listing):
         """(rows to store, how many leading conversations of `chunk` are done, None | "cap" | "error"): the
         unknown ones get their participants asked (in parallel) within the budget; the first that cannot be read
-        ends the chunk there, so nothing after it is claimed."""
+        ends the chunk there, so no span is claimed past it (what was read after it is stored all the same)."""
         known = self.store.known(c.sid for c in chunk)
         todo = [i for i, c in enumerate(chunk) if c.sid not in known]
         allowed = todo[:max(self.remaining, 0)]
@@ -175,10 +175,9 @@ class _Run:
                     done, stopped = i, "error"
                     self.notes.append(f"{error} (the next run retries it)")
                 continue
-            if i < done:
-                c = chunk[i]
-                rows.append((c.sid, c.chat_service_sid, page, stamp(c.date_created)))
-                self.missing.discard(page)
+            c = chunk[i]
+            rows.append((c.sid, c.chat_service_sid, page, stamp(c.date_created)))
+            self.missing.discard(page)
         self.scanned += len(allowed)
         self.bar.update(len(allowed))
         return rows, done, stopped
@@ -191,6 +190,8 @@ class _Run:
         try:
             found = call(self.client, fetch, f"list participants of conversation {conversation.sid}")
         except TwilioCallFailed as exc:
-            return None, exc
+            if exc.status != 404:  # a list's 404 arrives as a failed page, not as the SDK's TwilioRestException
+                return None, exc
+            found = None
         proxies = sorted({(p.messaging_binding or {}).get("proxy_address") or "" for p in found or ()})
         return next((p for p in proxies if p.startswith(PREFIX)), None), None

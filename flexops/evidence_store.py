@@ -10,6 +10,7 @@ message, no credential. Every write is one short transaction (`BEGIN IMMEDIATE`)
 busy timeout, so concurrent runs for one account wait for each other instead of corrupting it, and a run killed
 mid-scan leaves only what it had fully scanned (a coverage span is only ever widened by a claim a run proved).
 """
+import os
 import sqlite3
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ class EvidenceStore:
         self.account_sid = account_sid
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():  # pages and conversation SIDs are the account's business: owner only
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             with self._connection() as db:
                 db.executescript(SCHEMA)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('account_sid', ?)",

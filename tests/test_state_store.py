@@ -320,3 +320,28 @@ def test_the_runbook_parameter(tmp_path):
     with pytest.raises(ValidationError) as caught:
         verify_params(target="sandbox", state_dir=str(tmp_path / "file"))
     assert caught.value.parameter == "state_dir"
+
+
+def test_a_participants_request_that_fails_is_retried_by_the_next_run_and_fails_no_page(sandbox, client):
+    older, newer = PAGES[0], PAGES[1]
+    add_pages(client, sandbox, [older, newer])
+    failing, _ = seed(sandbox, [(older, NOW - timedelta(days=5)), (newer, NOW - timedelta(days=1))])
+    sandbox.control.add_fault(product="conversations", method="GET", path=f".*/{failing}/Participants", status=403,
+                              times=1)
+    first = rows_of(checks.verify(client, progress=False), "first message")
+    assert first[newer].status == "pass"
+    assert first[older].status == "warn" and "the next run retries it" in first[older].detail, first[older]
+    assert open_store(client.account_sid).known([failing]) == set()
+    second = rows_of(checks.verify(client, progress=False), "first message")
+    assert second[older].status == "pass" and failing in second[older].detail
+
+
+def test_a_conversation_removed_while_scanning_belongs_to_no_page(sandbox, client):
+    add_pages(client, sandbox, PAGES[:1])
+    removed, kept = seed(sandbox, [(PAGES[0], NOW - timedelta(days=2)), (PAGES[0], NOW - timedelta(days=1))])
+    sandbox.control.add_fault(product="conversations", method="GET", path=f".*/{removed}/Participants", status=404,
+                              times=1)
+    rows = rows_of(checks.verify(client, progress=False), "first message")
+    assert rows[PAGES[0]].status == "pass" and kept in rows[PAGES[0]].detail
+    assert open_store(client.account_sid).pages_of([removed]) == {removed: None}
+    assert oct(store_path(client.account_sid).stat().st_mode & 0o777) == "0o600"
