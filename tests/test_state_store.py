@@ -14,6 +14,7 @@ from flexops.address_spec import MessengerAddress
 from flexops.evidence_scan import stamp
 from flexops.evidence_store import open_store, store_path
 from flexops.sandbox.conversations.models import ConversationsBackend
+from test_notebooks import html_shown, run  # noqa: F401  (fixture)
 
 PAGES = ["110000000000001", "110000000000002", "110000000000003"]
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -345,3 +346,22 @@ def test_a_conversation_removed_while_scanning_belongs_to_no_page(sandbox, clien
     assert rows[PAGES[0]].status == "pass" and kept in rows[PAGES[0]].detail
     assert open_store(client.account_sid).pages_of([removed]) == {removed: None}
     assert oct(store_path(client.account_sid).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.notebook
+def test_runbook_20_shows_a_silent_page_and_keeps_its_store_where_told(sandbox, client, run, tmp_path):
+    steady = PAGES[0]
+    add_pages(client, sandbox, [steady])
+    seed(sandbox, [(steady, at) for at in daily(range(11, 31))])
+    folder = tmp_path / "nightly-state"
+    done = run("20_verify_messenger_addresses.ipynb", target="sandbox", state_dir=str(folder))
+    assert done.error is None, done.error  # a warning does not fail the run
+    rows = {r["check"]: r for r in done.results["checks"]}
+    assert rows["page went silent"]["status"] == "warn" and "none for 11.0 days" in rows["page went silent"]["detail"]
+    assert rows["first message"]["status"] == "pass"
+    assert "page went silent" in html_shown(done.output)
+    assert [p.name for p in folder.glob("*.sqlite3")] == [f"{client.account_sid}.sqlite3"]
+    off = run("20_verify_messenger_addresses.ipynb", target="sandbox", state_dir="off")
+    assert off.error is None and off.results["parameters"]["state_dir"] == "off"
+    assert "page went silent" not in {r["check"] for r in off.results["checks"]}  # no store, no history
+    assert not (tmp_path / "flexops-state").exists()
