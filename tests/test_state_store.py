@@ -365,3 +365,18 @@ def test_runbook_20_shows_a_silent_page_and_keeps_its_store_where_told(sandbox, 
     assert off.error is None and off.results["parameters"]["state_dir"] == "off"
     assert "page went silent" not in {r["check"] for r in off.results["checks"]}  # no store, no history
     assert not (tmp_path / "flexops-state").exists()
+
+
+def test_a_store_that_cannot_be_used_is_a_clear_error(sandbox, client, tmp_path):
+    from flexops.exceptions import ConfigurationError
+
+    add_pages(client, sandbox, PAGES[:1])
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ConfigurationError, match="FLEXOPS_STATE_DIR") as caught:
+        checks.verify(client, progress=False, state_dir=tmp_path / "a-file")
+    assert "cannot use the state store" in str(caught.value)
+    checks.verify(client, progress=False, state_dir=tmp_path / "ok")
+    other = "AC" + "0" * 32
+    store_path(client.account_sid, tmp_path / "ok").rename(store_path(other, tmp_path / "ok"))
+    with pytest.raises(ConfigurationError, match="belongs to account AC…"):
+        open_store(other, tmp_path / "ok")
