@@ -3,8 +3,10 @@
 Each script prints `name<TAB>value<TAB>target` lines (a ratio or count against a baseline measured in the same
 run) and exits non-zero when a target is missed. This runner never times anything itself.
 """
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -12,9 +14,11 @@ HERE = Path(__file__).resolve().parent
 
 def main():
     rows, failed = [], []
+    state = tempfile.TemporaryDirectory()  # verify's state store: never the user's ~/.flexops/state
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"running {script.name} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        env = {**os.environ, "FLEXOPS_STATE_DIR": os.path.join(state.name, script.stem)}
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
         figures = [line.split("\t") for line in proc.stdout.splitlines() if line.count("\t") == 2]
         rows += [(script.stem, *f) for f in figures]
         if proc.returncode != 0:

@@ -4,13 +4,14 @@ Every failure says what to do in the Twilio Console in one sentence. Checks neve
 (a 401 is a failed row, not a traceback); only bad input raises ValidationError, before any API call.
 
 verify() is built to stay cheap on big accounts: address configurations come from the list (50 per page), each
-Studio flow and Conversations service is fetched once, and first-message evidence is evidence.py's one scan.
+Studio flow and Conversations service is fetched once, and first-message evidence comes from the state store and
+the conversations it has not seen yet (first_message.py), or without a store from evidence.py's one bounded scan.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import address_spec, addresses, path_checks, retry
-from .evidence import MAX_CONVERSATIONS, WORKERS, call as _call, scan
+from . import address_spec, addresses, first_message, path_checks, retry
+from .evidence import MAX_CONVERSATIONS, WORKERS, call as _call
 from .exceptions import CheckFailed, TwilioCallFailed
 from .settings import mask_sid
 from .studio import FlowCache
@@ -197,8 +198,9 @@ def _flow_row(client, account, add, flows):
 # --- verify ----------------------------------------------------------------------------------------------------
 
 def verify(client, page_ids=None, require_first_message=True, flows=None, since_days=30,
-           max_conversations=MAX_CONVERSATIONS, progress=None):
-    """One row per (address, check) for the given pages, or for every Messenger address when page_ids is empty."""
+           max_conversations=MAX_CONVERSATIONS, progress=None, state_dir=None):
+    """One row per (address, check) for the given pages, or for every Messenger address when page_ids is empty.
+    `state_dir`: the state store's folder (None: FLEXOPS_STATE_DIR, else ~/.flexops/state; "" or "off": none)."""
     ids = validate_page_ids(page_ids)
     flows = flows or FlowCache(client)
     configs = _configurations(client, ids, progress)
@@ -213,11 +215,11 @@ def verify(client, page_ids=None, require_first_message=True, flows=None, since_
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(lambda sid: _prefetch(flows, sid), flow_sids))  # each flow fetched once, in parallel
         services = dict(zip(service_sids, pool.map(lambda sid: _service(client, sid), service_sids)))
-    evidence, notes = scan(client, present, services, since_days, max_conversations, progress)
+    traffic = first_message.gather(client, present, services, since_days, max_conversations, progress, state_dir)
     rows = []
     for address, config in configs.items():
-        rows.extend(_address_rows(address, config, flows, services, evidence, notes, require_first_message))
-    return path_checks.with_path_rows(client, configs, flows, rows, CheckResult)
+        rows.extend(_address_rows(address, config, flows, services, traffic, require_first_message))
+    return path_checks.with_path_rows(client, configs, flows, rows, CheckResult, traffic.known_pages)
 
 
 def _prefetch(flows, sid):
@@ -261,7 +263,7 @@ REMEDY_CREATE = ("Create it with the 10_create_messenger_address runbook (or Con
 REMEDY_EDIT = "In Console > Conversations > Addresses, edit this Messenger address and "
 
 
-def _address_rows(address, config, flows, services, evidence, notes, require_first_message):
+def _address_rows(address, config, flows, services, traffic, require_first_message):
     rows = []
     add = lambda *args: rows.append(CheckResult(address, *args))  # noqa: E731
     if config is None:
@@ -296,16 +298,7 @@ def _address_rows(address, config, flows, services, evidence, notes, require_fir
             detail = f"{service} does not exist" if state == "missing" else f"{service}: {state}"
             add("conversation service", FAIL, detail,
                 REMEDY_EDIT + "pick an existing Conversation Service (or leave it empty for the default one).")
-    found = evidence.get(address)
-    if found:
-        when = found["date_created"]
-        when = when.strftime("%Y-%m-%d %H:%M UTC") if hasattr(when, "strftime") else when
-        add("first message", PASS, f"conversation {found['conversation_sid']} created {when}")
-    else:
-        detail = "no recent conversation from this page yet" + (f" ({'; '.join(notes)})" if notes else "")
-        add("first message", FAIL if require_first_message else WARN, detail,
-            "Send a message to the Facebook Page from Messenger, then run the verification again.")
-    return rows
+    return rows + first_message.rows(address, traffic, require_first_message, CheckResult)
 
 
 def _studio_rows(address, auto, flows):
@@ -383,7 +376,8 @@ def worst(statuses):
 
 
 def verify_inventory(client, df):
-    """{address: pass|fail|warn} for the Messenger rows of an inventory DataFrame (used by reports --verify).
+    """{address: (pass|fail|warn, notes)} for the Messenger rows of an inventory DataFrame (reports --verify);
+    notes: `check: detail` of each row that did not pass, joined by " · " (None when all passed).
 
     A missing first message is a warning here: an inventory describes configuration, not traffic.
     """
@@ -395,5 +389,7 @@ def verify_inventory(client, df):
     by_address = {}
     for row in verify(client, [a[len(addresses.PREFIX):] for a in messenger], require_first_message=False,
                       progress=False):
-        by_address.setdefault(row.subject, []).append(row.status)
-    return {address: worst(statuses) for address, statuses in by_address.items()}
+        by_address.setdefault(row.subject, []).append(row)
+    return {address: (worst(r.status for r in rows), " · ".join(f"{r.check}: {r.detail}" for r in rows
+                                                                 if r.status != PASS) or None)
+            for address, rows in by_address.items()}

@@ -89,6 +89,11 @@ def scan(client, present, services, since_days=30, max_conversations=MAX_CONVERS
     wanted = [c.address for c in present]
     if not wanted:
         return {}, []
+    return first_messages(client, wanted, lists_to_scan(client, services), since_days, max_conversations, progress)
+
+
+def lists_to_scan(client, services):
+    """[None (the default service), then every other service of `services` ({sid: "ok" | problem}) that exists]."""
     scan = [None]
     explicit = [sid for sid in services if services[sid] == "ok"]
     if explicit:
@@ -98,4 +103,4 @@ def scan(client, present, services, since_days=30, max_conversations=MAX_CONVERS
         except TwilioCallFailed:
             default = None
         scan += [sid for sid in explicit if sid != default]
-    return first_messages(client, wanted, scan, since_days, max_conversations, progress)
+    return scan

@@ -240,13 +240,13 @@ def tag(rows, account):
                         account_name=account.name) for r in rows]
 
 
-def verify(fleet, page_ids=None, require_first_message=True):
+def verify(fleet, page_ids=None, require_first_message=True, state_dir=None):
     """checks.verify on every account of the fleet: the rows of each, tagged with its account; one failed
-    `account` row for an account that could not be checked."""
+    `account` row for an account that could not be checked. Each account has its own state file in `state_dir`."""
     from . import checks
 
-    done = run(fleet, lambda c: checks.verify(c, page_ids=page_ids or None,
-                                              require_first_message=require_first_message, progress=False))
+    done = run(fleet, lambda c: checks.verify(c, page_ids=page_ids or None, require_first_message=require_first_message,
+                                              progress=False, state_dir=state_dir))
     rows = []
     for account, result in done:
         rows.extend(tag(result, account) if result is not None else [failed_row(account)])

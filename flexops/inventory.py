@@ -27,7 +27,7 @@ FLOW_WORKERS = 8
 COLUMNS = ("sid", "type", "address", "page_id", "friendly_name", "integration", "auto_creation_enabled",
            "studio_flow_sid", "studio_flow_name", "studio_flow_status", "retry_count", "webhook_url",
            "webhook_method", "webhook_filters", "conversation_service_sid", "address_country", "date_created",
-           "date_updated", "verification", "account", "account_sid", "account_name", "generated_at")
+           "date_updated", "verification", "verification_notes", "account", "account_sid", "account_name", "generated_at")
 BOOL_COLUMNS = ("auto_creation_enabled",)
 INT_COLUMNS = ("retry_count",)
 DATE_COLUMNS = ("date_created", "date_updated", "generated_at")
@@ -120,7 +120,8 @@ def collect(client, types=None, progress=True, verify=None):
     """The account's address configurations as a DataFrame with COLUMNS (see DTYPES).
 
     `types`: None (all, one unfiltered listing) or a subset of ADDRESS_TYPES (one server-filtered listing each).
-    `verify`: optional callable(client, df) -> {address: "pass"|"fail"|"warn"}; joined as `verification`.
+    `verify`: optional callable(client, df) -> {address: "pass"|"fail"|"warn" or (that, notes)}; joined as
+    `verification` and `verification_notes` (what was not a pass, e.g. "page went silent: …").
     """
     chosen = parse_types(types)
     if verify is not None and not callable(verify):
@@ -141,7 +142,9 @@ def collect(client, types=None, progress=True, verify=None):
     df = frame(rows)
     if verify is not None:
         statuses = verify(client, df) or {}
-        df["verification"] = _strings(df["address"].map(lambda a: statuses.get(a)))
+        verdicts = {a: v if isinstance(v, (tuple, list)) else (v, None) for a, v in statuses.items()}
+        df["verification"] = _strings(df["address"].map(lambda a: verdicts.get(a, (None, None))[0]))
+        df["verification_notes"] = _strings(df["address"].map(lambda a: verdicts.get(a, (None, None))[1]))
     target = getattr(client, "flexops_target", None)
     df.attrs["flexops"] = {"generated_at": generated_at.isoformat().replace("+00:00", "Z"), "account": account,
                            "target": target.public() if target is not None else None,

@@ -14,7 +14,7 @@ from .inventory import parse_types
 from .legacy import plan_retire
 from .plan import check_concurrency
 from .routing import plan_fix
-from .settings import choose_target
+from .settings import STATE_OFF, choose_target
 from .studio import FlowCache
 
 
@@ -92,12 +92,28 @@ def create_spec(client, params, flows=None):
     return MessengerAddress.from_params(**values)
 
 
-def verify_params(target="auto", page_ids="", require_first_message=True, interactive=False, accounts=""):
+def verify_params(target="auto", page_ids="", require_first_message=True, interactive=False, accounts="",
+                  state_dir=""):
     """Runbook 20: page_ids as a list or comma-separated string; empty means every Messenger address.
-    `accounts`: "" (the credentials' account), "all" or AC… SIDs (fleet.parse_accounts)."""
+    `accounts`: "" (the credentials' account), "all" or AC… SIDs (fleet.parse_accounts). `state_dir`: the state
+    store's folder; blank: FLEXOPS_STATE_DIR, else ~/.flexops/state (None here); "off": no store."""
     return {"target": choose_target(target), "page_ids": validate_page_ids(as_list("page_ids", page_ids)),
             "require_first_message": as_bool("require_first_message", require_first_message),
-            "interactive": as_bool("interactive", interactive), "accounts": parse_accounts(accounts)}
+            "interactive": as_bool("interactive", interactive), "accounts": parse_accounts(accounts),
+            "state_dir": _state_dir(state_dir)}
+
+
+def _state_dir(value):
+    text = as_optional_str("state_dir", value)
+    if not text:
+        return None
+    if text.strip().lower() == STATE_OFF:
+        return STATE_OFF
+    folder = Path(text).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError("state_dir", "exists and is not a folder (blank: the default; off: no state store)",
+                              text)
+    return str(folder.resolve())
 
 
 def report_params(target="auto", types="", out_dir="", since="", default_out="out/reports", accounts=""):

@@ -20,16 +20,18 @@ ALERT_WINDOW = timedelta(hours=24)
 MAX_ACTIVE = 1000  # active conversations looked at for stale ones (one participants request each)
 
 
-def with_path_rows(client, configs, flows, address_rows, row):
-    """verify's rows with each address's path rows right after its own (the table stays grouped by address)."""
-    found = address_rows + rows(client, configs, flows, row)
+def with_path_rows(client, configs, flows, address_rows, row, known_pages=None):
+    """verify's rows with each address's path rows right after its own (the table stays grouped by address).
+    `known_pages`: optional callable([conversation SID]) -> {SID: page or None} for conversations whose page is
+    already known (the state store): those need no participants request."""
+    found = address_rows + rows(client, configs, flows, row, known_pages)
     first = {}
     for index, result in enumerate(found):
         first.setdefault(result.subject, index)
     return sorted(found, key=lambda result: first[result.subject])
 
 
-def rows(client, configs, flows, row):
+def rows(client, configs, flows, row, known_pages=None):
     """CheckResult rows (made by `row(subject, check, status, detail, remedy)`) for the present addresses."""
     present = {a: c for a, c in configs.items() if c is not None}
     if not present:
@@ -44,7 +46,7 @@ def rows(client, configs, flows, row):
         routing = trace_collect.routing_evidence(
             client, workspace, [(w or {}).get("workflow") for w in widgets.values()])
         stale = _stale_counts(client, workspace, {(c.auto_creation or {}).get("conversation_service_sid")
-                                                  for c in present.values()})
+                                                  for c in present.values()}, known_pages)
     legacy = trace_collect.legacy_flows(client)
     alerts = trace_collect.alerts(client, datetime.now(timezone.utc) - ALERT_WINDOW)
     found = []
@@ -109,7 +111,7 @@ def _alert_rows(add, config, alerts):
                 f"({alert['date_created']}): {alert['alert_text'][:200]}", f"{info.remedy} {info.link}")
 
 
-def _stale_counts(client, workspace, services):
+def _stale_counts(client, workspace, services, known_pages=None):
     """{page address: active conversations of that Page with no open task} (bounded by MAX_ACTIVE)."""
     try:
         open_ones = trace_collect.open_task_conversations(client, workspace)
@@ -119,8 +121,10 @@ def _stale_counts(client, workspace, services):
             active += [(service, c) for c in trace_collect.call(
                 client, lambda: listing.list(state="active", page_size=100, limit=MAX_ACTIVE),
                 "list active conversations") if c.sid not in open_ones]
+        known = known_pages([c.sid for _, c in active[:MAX_ACTIVE]]) if known_pages else {}
+        unknown = [pair for pair in active[:MAX_ACTIVE] if pair[1].sid not in known]
         with ThreadPoolExecutor(WORKERS) as pool:
-            pages = pool.map(lambda pair: trace_collect.page_of(client, *pair), active[:MAX_ACTIVE])
+            pages = [*known.values(), *pool.map(lambda pair: trace_collect.page_of(client, *pair), unknown)]
             counts = {}
             for page in pages:
                 if page:

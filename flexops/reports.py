@@ -15,7 +15,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from . import charts as charting, inventory, report_io
+from . import charts as charting, first_message, inventory, report_io, silence
 from .atomic import atomic_path
 from .exceptions import ValidationError
 from .inventory import COLUMNS
@@ -26,7 +26,8 @@ DEFAULT_TITLE = "Address configuration inventory"
 TABLE_COLUMNS = tuple(c for c in COLUMNS if c not in ("account", "generated_at"))  # shown once, in the header
 # What a reader scans for first, the address (the key, kept in view) leading; then the remaining columns.
 _HTML_FRONT = ("address", "friendly_name", "type", "integration", "studio_flow_name", "studio_flow_status",
-               "verification", "auto_creation_enabled", "retry_count", "webhook_url", "webhook_method")
+               "verification", "verification_notes", "auto_creation_enabled", "retry_count", "webhook_url",
+               "webhook_method")
 HTML_COLUMNS = _HTML_FRONT + tuple(c for c in TABLE_COLUMNS if c not in _HTML_FRONT)
 
 
@@ -72,14 +73,24 @@ def summarize(df, changes=None):
     }
 
 
+SILENT = silence.CHECK + ":"
+NOT_REACHED = first_message.CHECK + ": no conversation from this page among those scanned so far"
+
+
 def attention(df):
-    """[(address, friendly_name, problem)] for addresses that route nothing to Flex or failed verification."""
+    """[(address, friendly_name, problem)] for addresses that route nothing to Flex, failed verification, went
+    silent, or whose first message the state store's capped scan has not reached yet (verification_notes)."""
     rows = []
-    for address, name, status, verdict in df[["address", "friendly_name", "studio_flow_status",
-                                               "verification"]].itertuples(index=False, name=None):
+    notes = df["verification_notes"] if "verification_notes" in df else [None] * len(df)
+    for address, name, status, verdict, note in zip(df["address"], df["friendly_name"], df["studio_flow_status"],
+                                                    df["verification"], notes):
+        note = plain_value(note) or ""
         problems = [text for text, bad in (("verification failed", plain_value(verdict) == "fail"),
                                            ("Studio flow missing", plain_value(status) == "missing"),
-                                           ("Studio flow is a draft", plain_value(status) == "draft")) if bad]
+                                           ("Studio flow is a draft", plain_value(status) == "draft"),
+                                           ("page went silent (see verification_notes)", SILENT in note),
+                                           ("first message not reached yet: the scan stopped at its cap, the next "
+                                            "run continues", NOT_REACHED in note)) if bad]
         if problems:
             rows.append((plain_value(address), plain_value(name), "; ".join(problems)))
     return rows

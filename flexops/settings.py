@@ -154,3 +154,21 @@ def sandbox_db_path():
     from .sandbox.control import default_db_path
 
     return default_db_path()
+
+
+STATE_DIR_ENV = "FLEXOPS_STATE_DIR"
+STATE_OFF = "off"
+
+
+def state_dir(value=None):
+    """The folder of the local state store (evidence_store: one SQLite file per account), or None when it is off.
+
+    `value` wins when given ("" or "off": no store, for a one-off run); else FLEXOPS_STATE_DIR ("off" switches it
+    off; unset or blank: the default), else `~/.flexops/state` (the same for every working folder of this user).
+    """
+    if value is None:
+        value = (os.environ.get(STATE_DIR_ENV) or "").strip() or Path.home() / ".flexops" / "state"
+    text = str(value).strip()
+    if text.lower() in ("", STATE_OFF):
+        return None
+    return Path(text).expanduser()

@@ -36,6 +36,13 @@ def no_process_in_fast_tests(monkeypatch, request):
                     pytrace=False)
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
+@pytest.fixture(autouse=True)
+def state_store_in_tmp(tmp_path, monkeypatch):
+    """verify's state store (FLEXOPS_STATE_DIR, default ~/.flexops/state) lives in the test's own folder: no test
+    writes into the home directory, and none sees another's conversations (kernels and processes inherit it)."""
+    monkeypatch.setenv("FLEXOPS_STATE_DIR", os.fspath(tmp_path / "flexops-state"))
+
+
 from flexops.client import connect, sandbox_target
 from flexops.sandbox.control import SandboxControl
 from flexops.sandbox.server import SandboxServer

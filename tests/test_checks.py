@@ -280,7 +280,9 @@ def test_verify_is_cheap_for_many_addresses(sandbox, client):
         assert len(rows) == 60 * 11
         list_pages = 2  # 60 addresses, 50 a page
         flow_fetches = 3 if ids is None else 0  # the second run reuses the cache
-        conversation_scan = 1 + 3  # one page of conversations, participants of each of the 3 conversations
+        # one page of conversations, participants of each of the 3 conversations; the second run knows them (the
+        # state store) and asks only for the page
+        conversation_scan = 1 + (3 if ids is None else 0)
         # the path: Flex configuration, the one workflow, task channels, open tasks, active conversations (the 3
         # have open tasks: no participants asked), legacy Flex Flows, Monitor alerts
         path = 7
@@ -296,7 +298,10 @@ def test_verify_inventory_gives_one_status_per_address(sandbox, client):
     sandbox.control.simulate_inbound(PAGE, CUSTOMER, "hi")
     addresses.create(client, MessengerAddress(OTHER, studio_flow_sid="FW" + "0" * 32))
     frame = pd.DataFrame({"address": ["messenger:" + PAGE, "messenger:" + OTHER, "+15550001111"]})
-    assert checks.verify_inventory(client, frame) == {"messenger:" + PAGE: "pass", "messenger:" + OTHER: "fail"}
+    verdicts = checks.verify_inventory(client, frame)
+    assert {a: status for a, (status, _) in verdicts.items()} == {"messenger:" + PAGE: "pass",
+                                                                 "messenger:" + OTHER: "fail"}
+    assert verdicts["messenger:" + PAGE][1] is None and "flow exists: no Studio flow" in verdicts["messenger:" + OTHER][1]
     assert checks.verify_inventory(client, frame.iloc[2:]) == {}
 
 
@@ -308,8 +313,12 @@ def test_the_evidence_scan_is_bounded_and_says_so(sandbox, client):
     found, notes = evidence.first_messages(client, ["messenger:" + PAGE, "messenger:" + OTHER], max_conversations=1)
     assert list(found) == ["messenger:" + PAGE]
     assert notes == ["stopped after the 1 most recent conversations"]
-    rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
+    rows = by_check(checks.verify(client, [OTHER], max_conversations=1, state_dir="off"), "messenger:" + OTHER)
     assert "stopped after the 1 most recent" in rows["first message"].detail
+    assert rows["first message"].status == "fail"
+    # with the state store the capped first run says so, and does not fail the page it could not reach yet
+    rows = by_check(checks.verify(client, [OTHER], max_conversations=1), "messenger:" + OTHER)
+    assert rows["first message"].status == "warn" and "cap of 1 conversations" in rows["first message"].detail
 
 
 def test_refused_credentials_mark_the_target_unreachable(sandbox):

@@ -16,9 +16,11 @@ PACKAGE = ROOT / "flexops"
 LAYERS = [
     ("errors and coercions", {"exceptions", "coerce", "atomic", "task_expressions", "twilio_errors"}),
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
-    ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder"}),
+    ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder",
+                                         "evidence_store"}),
     ("the client", {"client"}),
-    ("the domain", {"studio", "address_spec", "addresses", "evidence", "path_checks", "checks", "trace_hops",
+    ("the domain", {"studio", "address_spec", "addresses", "evidence", "evidence_scan", "silence",
+                    "first_message", "path_checks", "checks", "trace_hops",
                     "trace_collect", "trace", "trace_many", "inventory", "fleet", "desired", "plan", "repairs",
                     "legacy", "routing", "rollback", "janitor", "twin"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "janitor_view",

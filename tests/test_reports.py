@@ -64,7 +64,7 @@ def test_xlsx_sheets_header_filter_and_no_formulas(tmp_path, df):
     assert book.sheetnames == ["Summary", "Inventory"]
     sheet = book["Inventory"]
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:W{len(df) + 1}"  # 23 columns
+    assert sheet.auto_filter.ref == f"A1:X{len(df) + 1}"  # 24 columns
     assert [c.value for c in sheet[1]] == list(inventory.COLUMNS) and sheet["A1"].font.b
     assert all(10 <= sheet.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKLMNOPQRSTU")
     for ws in book.worksheets:
@@ -155,7 +155,7 @@ def test_empty_account_report(tmp_path, sandbox):
     written = reports.export(empty, tmp_path)
     assert set(written) == set(reports.FORMATS) and all(p.stat().st_size > 0 for p in written.values())
     book = load_workbook(written["xlsx"])
-    assert book["Inventory"].max_row == 1 and book["Inventory"].auto_filter.ref == "A1:W1"
+    assert book["Inventory"].max_row == 1 and book["Inventory"].auto_filter.ref == "A1:X1"
     assert json.loads(written["json"].read_text())["records"] == []
     soup = BeautifulSoup(written["html"].read_text(encoding="utf-8"), "html.parser")
     assert "No address configurations in this account." in soup.get_text()

@@ -210,6 +210,8 @@ table per account first. Nothing in this runbook changes the account.
             'page_ids: str = ""  # Facebook Page IDs, comma-separated (or a list); blank: every Messenger address',
             "require_first_message: bool = True  # no conversation from the page yet is a failure (else a warning)",
             ACCOUNTS,
+            'state_dir: str = ""  # the state store (scanned conversations); blank: FLEXOPS_STATE_DIR or '
+            '~/.flexops/state; off: none',
             INTERACTIVE),
         md(VALIDATE),
         code('''
@@ -217,7 +219,7 @@ import flexops
 from flexops import checks, notebook
 
 params = flexops.verify_params(target=target, page_ids=page_ids, require_first_message=require_first_message,
-                               interactive=interactive, accounts=accounts)
+                               interactive=interactive, accounts=accounts, state_dir=state_dir)
 notebook.record("parameters", params)'''),
         *connect_step(),
         md("""## 3 · Checks
@@ -225,6 +227,13 @@ The count first, then one row per address and check (✓ passed, ✗ failed, ! w
 With several addresses a table per address comes first, and on a big account only the rows that need work are
 listed (all are recorded). *First message missing?* Send a message to the Facebook Page from Messenger and run this
 again. With `interactive = True` the form below lets you pick pages and re-run.
+
+*Run nightly?* The state store (`state_dir`, one SQLite file per account) remembers the conversations already
+scanned, so the next run asks Twilio only about new ones. On a busy account the first run stops at its cap (1,000
+conversations): the pages it has not reached yet are ! rows that say so, and each later run goes further back until
+the 30-day window is covered. A page with steady traffic that has gone quiet for far longer than usual gets a
+! **page went silent** row: check that the Facebook Page is still connected in the Console (a Page admin's password
+or 2FA change invalidates its token) and reconnect it.
 
 *A fleet* (`accounts`): the accounts are checked at the same time, under one bound on requests in flight; the table
 per account comes first (an account that could not be checked — suspended, credentials refused, Flex not set up —
@@ -234,13 +243,15 @@ account's Auth Token or a Main API key."""),
 if params["accounts"]:
     from flexops import fleet
     accounts = fleet.resolve(client, params["accounts"])
-    results = fleet.verify(accounts, page_ids=params["page_ids"], require_first_message=params["require_first_message"])
+    results = fleet.verify(accounts, page_ids=params["page_ids"], require_first_message=params["require_first_message"],
+                           state_dir=params["state_dir"])
     fleet.release(accounts, client)
     notebook.show_table(fleet.account_table(results), f"Verification by account ({len(accounts.accounts)})")
     notebook.record("accounts", fleet.account_summary(results))
 else:
     results = checks.verify(client, page_ids=params["page_ids"] or None,
-                            require_first_message=params["require_first_message"], progress=notebook.progress())
+                            require_first_message=params["require_first_message"], progress=notebook.progress(),
+                            state_dir=params["state_dir"])
 summary = checks.summary(results)
 notebook.record("checks", [r.to_dict() for r in results])
 notebook.record("summary", summary)

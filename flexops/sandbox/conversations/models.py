@@ -165,8 +165,10 @@ class ConversationsBackend(AddressConfigurations):
             conditions.append(("date_created", ">=", _day_bound("StartDate", start_date, end=False)))
         if end_date:
             conditions.append(("date_created", "<=", _day_bound("EndDate", end_date, end=True)))
+        # Twilio: "If this filter is used, the returned list is sorted by latest conversation creation date in
+        # descending order" (StartDate / EndDate, its OpenAPI); without one, creation order.
         return lambda after, limit: self.store.page(self.account_sid, "conversation", after, limit, where=where,
-                                                    conditions=conditions)
+                                                    conditions=conditions, descending=bool(conditions))
 
     # --- participants and messages -------------------------------------------------------------------------
 
