@@ -145,6 +145,14 @@ def facebook_only_routing(sandbox_url):
 STEPS = 15
 
 
+def fresh_state(out):
+    """Verify's state store for this demo's sandbox, emptied: the sandbox is reset, so what an earlier demo
+    remembered of its conversations is no longer true (and the user's own ~/.flexops/state stays untouched)."""
+    folder = out / "state"
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
 def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
     """Run the demo; returns the list of Steps. Raises FlexopsError naming the step (and its notebook) on failure."""
     from .sandbox.control import SandboxControl
@@ -179,7 +187,7 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
         control.seed()
         echo(f"flexops demo: fresh sandbox at {server.url}, kernel {kernel!r}, output in {out}")
         with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_SANDBOX_TOKEN=server.control_token,
-                         FLEXOPS_TARGET="sandbox"):
+                         FLEXOPS_TARGET="sandbox", FLEXOPS_STATE_DIR=fresh_state(out)):
             runbook("00 connect", "00_connect.ipynb", {"target": "sandbox"},
                     lambda r: f"preflight: {_checks_line(r)}")
             runbook("10 create", "10_create_messenger_address.ipynb", create,
@@ -253,7 +261,7 @@ def run_fleet_demo(out_dir=DEFAULT_OUT / "fleet", echo=print, progress_bar=False
         echo(f"flexops demo --fleet: fresh sandbox at {server.url}, main account with {subaccounts} subaccounts "
              f"(one broken on purpose), output in {out}")
         with environment(FLEXOPS_SANDBOX_URL=server.url, FLEXOPS_SANDBOX_TOKEN=server.control_token,
-                         FLEXOPS_TARGET="sandbox"):
+                         FLEXOPS_TARGET="sandbox", FLEXOPS_STATE_DIR=fresh_state(out)):
             for index, (name, notebook, extra) in enumerate((
                     ("20 verify fleet", "20_verify_messenger_addresses.ipynb", {}),
                     ("30 report fleet", "30_inventory_report.ipynb", {})), start=1):

@@ -36,11 +36,14 @@ def no_process_in_fast_tests(monkeypatch, request):
                     pytrace=False)
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
+
 @pytest.fixture(autouse=True)
-def state_store_in_tmp(tmp_path, monkeypatch):
-    """verify's state store (FLEXOPS_STATE_DIR, default ~/.flexops/state) lives in the test's own folder: no test
-    writes into the home directory, and none sees another's conversations (kernels and processes inherit it)."""
+def state_and_locks_in_tmp(tmp_path, monkeypatch):
+    """verify's state store and the account locks (default under ~/.flexops) live in the test's own folder: no test
+    writes into the home directory, and none sees another's conversations or locks (kernels and processes inherit
+    the environment). Tests that need a particular folder set their own."""
     monkeypatch.setenv("FLEXOPS_STATE_DIR", os.fspath(tmp_path / "flexops-state"))
+    monkeypatch.setenv("FLEXOPS_LOCK_DIR", os.fspath(tmp_path / "flexops-locks"))
 
 
 from flexops.client import connect, sandbox_target
