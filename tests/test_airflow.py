@@ -19,10 +19,12 @@ import pytest
 
 from flexops.client import connect, sandbox_target
 from flexops.sandbox.control import SandboxControl
+from flexops.settings import mask_sid
+from receivers import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILE = ROOT / "examples" / "airflow" / "flexops_dag.py"
-SID = re.compile(r"AC[0-9a-f]{32}")
+HOOK_SECRET = "tok_AIRFLOW_hook_5e1c9a7b3d2f"  # a notify URL embeds a token: a secret like the others
 pytestmark = pytest.mark.slow  # installs Airflow (once), starts the sandbox and Airflow
 
 
@@ -51,13 +53,14 @@ def fleet(tmp_path):
     proc.wait(timeout=10)
 
 
-def worker_env(tmp_path, url, token):
-    """What an Airflow worker gets: its own AIRFLOW_HOME, the flexops checkout and the target, nothing else."""
+def worker_env(tmp_path, url, token, hook):
+    """What an Airflow worker gets: its own AIRFLOW_HOME, the flexops checkout, the target and where to notify."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "FLEXOPS_", "AIRFLOW", "VIRTUAL_ENV"))}
     return {**env, "AIRFLOW_HOME": os.fspath(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "FLEXOPS_HOME": os.fspath(ROOT), "FLEXOPS_RUNS_DIR": os.fspath(tmp_path / "runs"),
             "FLEXOPS_TARGET": "sandbox", "FLEXOPS_SANDBOX_URL": url, "FLEXOPS_SANDBOX_TOKEN": token,
             "FLEXOPS_STATE_DIR": os.fspath(tmp_path / "state"),
+            "FLEXOPS_NOTIFY": f"json://127.0.0.1:{hook.port}/hooks/{HOOK_SECRET}",
             "TWILIO_CLI_CONFIG": os.fspath(tmp_path / "no-twilio-cli.json")}
 
 
@@ -72,13 +75,19 @@ def query(db, sql):
         return conn.execute(sql).fetchall()
 
 
-def test_dags_test_verifies_every_account_in_its_own_mapped_task(airflow_bin, fleet, tmp_path, monkeypatch):
+@pytest.fixture
+def hook():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def test_dags_test_verifies_every_account_in_its_own_mapped_task(airflow_bin, fleet, hook, tmp_path, monkeypatch):
     url, token = fleet
     monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", token)  # for this process's client only
     control, main = SandboxControl(url, token), connect(sandbox_target(url=url))
     subaccounts = {a.sid: a.friendly_name for a in main.api.v2010.accounts.list() if a.sid != main.account_sid}
     assert len(subaccounts) == 3  # the fleet seed; its main account has no Flex, so `all` is the subaccounts
-    env = worker_env(tmp_path, url, token)
+    env = worker_env(tmp_path, url, token, hook)
     dags = tmp_path / "airflow" / "dags"
     dags.mkdir(parents=True)
     (dags / DAG_FILE.name).symlink_to(DAG_FILE)  # as docs/scheduled-runs.md deploys it
@@ -119,6 +128,12 @@ def test_dags_test_verifies_every_account_in_its_own_mapped_task(airflow_bin, fl
     ((reported, report_code),) = [(sids, code) for name, code, sids, _ in runs.values() if name.startswith("30_")]
     assert sorted(reported) == sorted(subaccounts) and report_code == 0
 
+    # the failing account's run told a person itself, naming that account (masked)
+    (broken,) = [sid for sid, state in verify.items() if state == "failed"]
+    titles = [body["title"] for _, _, body in hook.received]
+    named = f"for {subaccounts[broken]} ({mask_sid(broken)})"
+    assert any(t.startswith("flexops FAILURE: 20_verify") and t.endswith(named) for t in titles), titles
+
     # XCom: the SIDs to map over, then one run folder per successful task; nothing else
     xcoms = {(t, m): json.loads(v) for t, m, v in query(db, "SELECT task_id, map_index, value FROM xcom "
                                                             f"WHERE run_id = '{run_id}'")}
@@ -128,7 +143,7 @@ def test_dags_test_verifies_every_account_in_its_own_mapped_task(airflow_bin, fl
     # no secret in Airflow's output, its database or anything else under AIRFLOW_HOME (nor in the run folders)
     files = [p for base in (tmp_path / "airflow", tmp_path / "runs") for p in base.rglob("*") if p.is_file()]
     assert any(p.name == "airflow.db" for p in files) and "flexops run" in output
-    for name, secret in secrets_of(control, subaccounts).items():
+    for name, secret in {**secrets_of(control, subaccounts), "notify URL token": HOOK_SECRET}.items():
         assert secret not in output, f"{name} in the output of `airflow dags test`"
         leaked = [p for p in files if secret.encode() in p.read_bytes()]
         assert not leaked, f"{name} in {leaked}"

@@ -2,7 +2,8 @@
 # `make airflow-env`: Airflow in its own virtual environment (.cache/airflow-venv; never flexops' .venv), exactly as
 # requirements-airflow.txt pins it, for tests/test_airflow.py. Skipped when the environment was made from a file
 # with the same sha256; otherwise made anew: pip installs the pinned uv, uv installs the rest (about a minute,
-# where pip's resolver takes many minutes over Airflow's ~130 packages). uv's download cache is .cache/uv.
+# where pip's resolver takes many minutes over Airflow's ~130 packages). uv keeps its download cache where it
+# always does (~/.cache/uv, or UV_CACHE_DIR), so a machine that installed it once installs it again in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -21,8 +22,7 @@ rm -rf "$env_dir"
 uv_pin=$(grep -E '^uv==' "$requirements")
 "$env_dir/bin/python" -m pip install --quiet --disable-pip-version-check "$uv_pin"
 # --native-tls: the system's certificates (a proxy's CA among them), as pip uses them
-UV_CACHE_DIR=${UV_CACHE_DIR:-$PWD/.cache/uv} UV_LINK_MODE=copy \
-  "$env_dir/bin/uv" pip install --quiet --native-tls --python "$env_dir/bin/python" -r "$requirements"
+"$env_dir/bin/uv" pip install --quiet --native-tls --python "$env_dir/bin/python" -r "$requirements"
 "$env_dir/bin/python" -c "import airflow.sdk, airflow.providers.standard"  # it imports, or this fails
 echo "$want" > "$stamp"
 echo "airflow-env: $("$env_dir/bin/python" -c 'import airflow; print("Airflow", airflow.__version__)') in" \

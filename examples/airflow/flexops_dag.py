@@ -36,6 +36,7 @@ RUNBOOKS = {
     "verify": "notebooks/20_verify_messenger_addresses.ipynb",
     "report": "notebooks/30_inventory_report.ipynb",
 }
+NOTIFY_ON = {"verify": "warning", "report": "failure"}
 NO_RETRY = {1: "a check failed", 2: "bad parameters"}  # retrying gives the same answer
 PARALLEL_ACCOUNTS = 4  # verify runs at once per DAG run: each starts a notebook kernel on the worker
 log = logging.getLogger("flexops_dag")
@@ -71,8 +72,10 @@ def target():
 
 
 def flexops_run(runbook, accounts):
-    """`flexops run` of a runbook for `accounts` (SIDs): its run folder, the task's XCom."""
-    return flexops("run", RUNBOOKS[runbook], "--target", target(), "--no-input", "-p", "accounts", accounts)
+    """`flexops run` of a runbook for `accounts` (SIDs): its run folder, the task's XCom. With FLEXOPS_NOTIFY set on
+    the worker, the run notifies a person itself (verify: warnings too; report: failures), as cron and systemd do."""
+    return flexops("run", RUNBOOKS[runbook], "--target", target(), "--no-input", "-p", "accounts", accounts,
+                   "--notify-on", NOTIFY_ON[runbook])
 
 
 with DAG(
