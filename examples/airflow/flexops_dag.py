@@ -49,7 +49,8 @@ def flexops(*args):
     home = os.environ.get("FLEXOPS_HOME", "/opt/flexops")
     command = [os.path.join(home, ".venv", "bin", "flexops"), *args]
     log.info("running %s", " ".join(command))
-    with subprocess.Popen(command, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                          errors="replace") as proc:  # ✓ ✗ in flexops' output, whatever the worker's locale
         # stderr in a thread: a kernel still shutting down may hold the pipe open after flexops has exited
         relay = threading.Thread(target=lambda: [log.info("%s", line.rstrip()) for line in proc.stderr], daemon=True)
         relay.start()
@@ -57,7 +58,10 @@ def flexops(*args):
             out, code = proc.stdout.read().strip(), proc.wait()
         except BaseException:  # Airflow's timeout or kill: let flexops finish its run folder, then stop
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
             raise
         relay.join(timeout=2)
     if code in NO_RETRY:
