@@ -49,21 +49,27 @@ def flexops(*args):
     home = os.environ.get("FLEXOPS_HOME", "/opt/flexops")
     command = [os.path.join(home, ".venv", "bin", "flexops"), *args]
     log.info("running %s", " ".join(command))
-    with subprocess.Popen(command, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
-                          errors="replace") as proc:  # ✓ ✗ in flexops' output, whatever the worker's locale
-        # stderr in a thread: a kernel still shutting down may hold the pipe open after flexops has exited
-        relay = threading.Thread(target=lambda: [log.info("%s", line.rstrip()) for line in proc.stderr], daemon=True)
-        relay.start()
+    proc = subprocess.Popen(command, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                            errors="replace")  # ✓ ✗ in flexops' output, whatever the worker's locale
+    # both pipes read in threads left to end by themselves: the notebook's kernel, still shutting down, may hold
+    # them open for some seconds after flexops has exited, and the answer is the exit code and the lines so far
+    said = []
+    readers = [threading.Thread(target=lambda: [log.info("%s", line.rstrip()) for line in proc.stderr], daemon=True),
+               threading.Thread(target=lambda: [said.append(line) for line in proc.stdout], daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        code = proc.wait()
+    except BaseException:  # Airflow's timeout or kill: let flexops finish its run folder, then stop
+        proc.send_signal(signal.SIGINT)
         try:
-            out, code = proc.stdout.read().strip(), proc.wait()
-        except BaseException:  # Airflow's timeout or kill: let flexops finish its run folder, then stop
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-        relay.join(timeout=2)
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    for reader in readers:
+        reader.join(timeout=2)
+    out = "".join(said).strip()
     if code in NO_RETRY:
         raise AirflowFailException(f"flexops {args[0]} exited {code} ({NO_RETRY[code]}); see {out or 'the log'}")
     if code:
