@@ -25,7 +25,8 @@ from receivers import WebhookReceiver
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILE = ROOT / "examples" / "airflow" / "flexops_dag.py"
 HOOK_SECRET = "tok_AIRFLOW_hook_5e1c9a7b3d2f"  # a notify URL embeds a token: a secret like the others
-pytestmark = pytest.mark.slow  # installs Airflow (once), starts the sandbox and Airflow
+# installs Airflow (when `make airflow-env` has not), starts the sandbox and Airflow: 2-4 minutes on 2 busy cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
