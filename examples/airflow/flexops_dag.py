@@ -38,6 +38,7 @@ RUNBOOKS = {
 }
 NOTIFY_ON = {"verify": "warning", "report": "failure"}
 NO_RETRY = {1: "a check failed", 2: "bad parameters"}  # retrying gives the same answer
+ACCOUNTS = r"^(all|AC[0-9a-fA-F]{32}(,AC[0-9a-fA-F]{32})*)$"  # refused at trigger time otherwise (flexops checks too)
 PARALLEL_ACCOUNTS = 4  # verify runs at once per DAG run: each starts a notebook kernel on the worker
 log = logging.getLogger("flexops_dag")
 
@@ -95,7 +96,7 @@ with DAG(
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"accounts": Param("all", type="string", description=(
+    params={"accounts": Param("all", type="string", pattern=ACCOUNTS, description=(
         "all (every subaccount, and the main account when it has Flex) or comma-separated AC… SIDs"))},
     default_args={"retries": 1, "retry_delay": timedelta(minutes=10), "execution_timeout": timedelta(minutes=30)},
     tags=["flexops", "twilio"],
