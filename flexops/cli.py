@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from . import checks, fleet, inventory, reports, run_folder, run_index
+from .cli_accounts import accounts_command
 from .cli_changes import apply_command, plan_command, rollback_command, text_table
 from .cli_janitor import janitor_command
 from .cli_repairs import legacy_group, routing_group
@@ -352,8 +353,8 @@ def run_report(target=None, types=None, formats=reports.FORMATS, out_dir=None, s
     return df, written
 
 
-for _command in (plan_command, apply_command, rollback_command, trace_command, janitor_command, legacy_group,
-                 routing_group):
+for _command in (accounts_command, plan_command, apply_command, rollback_command, trace_command, janitor_command,
+                 legacy_group, routing_group):
     main.add_command(_command)
 sandbox.add_command(sandbox_import_command)
 runs.add_command(runs_index_command)

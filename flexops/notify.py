@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from . import run_folder
 from .atomic import read_json, write_json
 from .exceptions import ValidationError
+from .settings import mask_sid
 
 ENV = "FLEXOPS_NOTIFY"
 WHEN = ("failure", "warning", "always")
@@ -85,6 +86,29 @@ def failing_checks(results, limit=MAX_CHECKS):
     return bad[:limit], len(bad)
 
 
+def account_label(row):
+    """`Contoso (AC…1234)` for a fleet row (results.json `accounts`, or a check row naming its account)."""
+    name, sid = row.get("account_name") or "", row.get("account_sid") or ""
+    return f"{name} ({mask_sid(sid)})" if name else mask_sid(sid)
+
+
+def fleet_lines(results, limit=MAX_CHECKS):
+    """A fleet run's accounts (results.json `accounts`): how many failed, then each failing or warning account
+    with what failed and its remedy: the person must know which customer is affected, not just the main account."""
+    rows = [a for a in (results.get("accounts") or []) if isinstance(a, dict)] if isinstance(results, dict) else []
+    if not rows:
+        return []
+    bad = [a for a in rows if a.get("status") == "fail"] + [a for a in rows if a.get("status") == "warn"]
+    lines = [f"Accounts: {len(rows)}, {sum(a.get('status') == 'fail' for a in rows)} failing"]
+    for row in bad[:limit]:
+        what = row.get("failed_checks") or row.get("problem") or ""
+        lines.append(f"- {row.get('status')} {account_label(row)}" + (f": {what}" if what else "")
+                     + (f"\n  Remedy: {row['remedy']}" if row.get("remedy") else ""))
+    if len(bad) > limit:
+        lines.append(f"... and {len(bad) - limit} more accounts in results.json")
+    return lines
+
+
 def where(target):
     """The target, the account masked (manifests hold settings.mask_sid's form already)."""
     target = target or {}
@@ -110,9 +134,11 @@ def run_message(folder, extra=()):
     if "passed" in summary:
         lines.append(f"Checks: {summary.get('passed')} passed, {summary.get('failed')} failed, "
                      f"{summary.get('warnings', 0)} warnings")
+    lines += fleet_lines(results)
     shown, total = failing_checks(results)
     for row in shown:
-        lines.append(f"- {row.get('symbol') or row.get('status')} {row.get('subject')}: {row.get('check')}: "
+        subject = f"{account_label(row)} {row.get('subject')}" if row.get("account_sid") else row.get("subject")
+        lines.append(f"- {row.get('symbol') or row.get('status')} {subject}: {row.get('check')}: "
                      f"{row.get('detail')}" + (f"\n  Remedy: {row['remedy']}" if row.get("remedy") else ""))
     if total > len(shown):
         lines.append(f"... and {total - len(shown)} more in results.json")
@@ -122,6 +148,8 @@ def run_message(folder, extra=()):
         lines.append(f"Report: {os.fspath(html)}")
     lines.append(f"Run folder: {os.fspath(folder)}")
     title = f"flexops {how.upper()}: {Path(str(what)).name} on {where(manifest.get('target'))}"
+    if len(results.get("accounts") or []) == 1 and isinstance(results["accounts"][0], dict):
+        title += f" for {account_label(results['accounts'][0])}"  # e.g. one task per account (the Airflow DAG)
     return title, "\n".join(lines), how
 
 

@@ -118,6 +118,31 @@ def test_a_run_message_names_the_failing_checks_their_remedies_and_the_report(tm
     assert f"Report: {folder / 'output.html'}" in body and f"Run folder: {folder}" in body
 
 
+def test_a_fleet_run_message_names_the_failing_accounts(tmp_path):
+    """One verification per account (the Airflow DAG's mapped tasks): the title and the lines name the customer,
+    not only the main account whose credentials ran it."""
+    folder = tmp_path / "20260101T000000Z-20_verify-def456"
+    folder.mkdir()
+    sid, other = "AC" + "1" * 28 + "beef", "AC" + "2" * 28 + "cafe"
+    write_json(folder / "manifest.json", {"status": "failed", "exit_code": 1, "notebook": {"path": "20_verify.ipynb"},
+                                          "target": {"kind": "twilio", "account": "AC…cdef"}})
+    row = {"account_sid": sid, "account_name": "Contoso", "subject": "messenger:1", "check": "flow published",
+           "status": "fail", "detail": "draft", "remedy": "Publish it"}
+    write_json(folder / "results.json", {"checks": [row], "accounts": [
+        {"account_sid": sid, "account_name": "Contoso", "status": "fail", "failed_checks": "flow published",
+         "remedy": "Publish it"}]})
+    title, body, _ = notify.run_message(folder)
+    assert title.endswith("on twilio account AC…cdef for Contoso (AC…beef)")
+    assert "Accounts: 1, 1 failing\n- fail Contoso (AC…beef): flow published\n  Remedy: Publish it" in body
+    assert "- fail Contoso (AC…beef) messenger:1: flow published: draft" in body and sid not in body
+    write_json(folder / "results.json", {"accounts": [
+        {"account_sid": sid, "account_name": "", "status": "pass"},
+        {"account_sid": other, "status": "fail", "problem": "the subaccount is suspended", "remedy": "Reactivate"}]})
+    title, body, _ = notify.run_message(folder)
+    assert " for " not in title and "Accounts: 2, 1 failing\n- fail AC…cafe: the subaccount is suspended" in body
+    assert "AC…beef" not in body  # a passing account is not news
+
+
 def test_apply_notifies_a_webhook_and_by_mail_recording_only_scheme_and_host(sandbox, workdir):
     with WebhookReceiver() as hook, MailReceiver() as mail:
         result = cli("apply", desired(workdir), "--yes", "--notify-on", "always",
