@@ -178,9 +178,10 @@ class RunEngine(NBClientEngine):
             return start(cell, cell_index, **kw)
 
         nb_man.cell_start = cell_start
-        km = RunKernelManager(kernel_name=kernel_name)
-        km.control = control
-        return super().execute_managed_notebook(nb_man, kernel_name, km=km, **kwargs)
+        # nbclient shuts down only a kernel whose manager it made itself (a `km=` given to it outlives the run, until
+        # this process exits): so it gets the class, bound to this run's control, and makes the manager.
+        manager = type("RunKernelManagerOfThisRun", (RunKernelManager,), {"control": control})
+        return super().execute_managed_notebook(nb_man, kernel_name, kernel_manager_class=manager, **kwargs)
 
 
 papermill_engines.register(ENGINE, RunEngine)

@@ -111,6 +111,23 @@ def test_successful_run_folder_manifest_and_index(sandbox, tmp_path):
     assert verified.exit_code == 0
 
 
+def test_a_run_leaves_no_kernel_behind(tmp_path):
+    """Each run shuts its kernel down when it ends: a long-lived process (JupyterLab, a scheduler, the test suite)
+    running many notebooks must not collect idle kernels until it exits."""
+    import psutil
+
+    notebook = tmp_path / "one.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), notebook)
+
+    def kernels():
+        return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+    before = kernels()
+    for n in range(2):
+        runs.execute_notebook(notebook, tmp_path / f"out{n}.ipynb")
+    assert kernels() == before
+
+
 def test_failing_check_exits_1_with_the_failing_cell(sandbox, tmp_path):
     sandbox.client().studio.v2.flows(sandbox.demo["messaging_flow_sid"]).update(status="draft")
     result, folder = flexops_run(tmp_path / "runs", CONNECT, "--no-input")
