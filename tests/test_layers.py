@@ -20,7 +20,7 @@ LAYERS = [
     ("the client", {"client"}),
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "path_checks", "checks", "trace_hops",
                     "trace_collect", "trace", "trace_many", "inventory", "fleet", "desired", "plan", "repairs",
-                    "legacy", "routing", "rollback", "janitor", "twin"}),
+                    "legacy", "routing", "rollback", "janitor", "twin", "twin_fleet"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "janitor_view",
                                    "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "notify", "runs_dashboard", "demo"}),
