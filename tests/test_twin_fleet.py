@@ -71,7 +71,7 @@ def test_a_twin_of_the_fleet_verifies_and_plans_like_the_source(fleet_sandbox, t
         assert secret.encode() not in data, "a source credential is in the twin's database"
 
 
-def test_chosen_subaccounts_and_a_suspended_one(fleet_sandbox, tmp_path, workdir):
+def test_chosen_subaccounts_and_a_suspended_one(fleet_sandbox, tmp_path, workdir, twin_server, monkeypatch):
     first, broken, third = subs(fleet_sandbox)
     fleet_sandbox.store.set_account_status(third, "suspended")
     result = CliRunner().invoke(main, ["sandbox", "import", "--db", str(tmp_path / "twin.db"), "--target",
@@ -87,6 +87,14 @@ def test_chosen_subaccounts_and_a_suspended_one(fleet_sandbox, tmp_path, workdir
     assert "address configurations" in result.output
     for secret in source_secrets(fleet_sandbox):
         assert secret not in result.output
+    server = twin_server(tmp_path / "twin.db")  # a repair rehearsed on one subaccount of the twin
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", server.url)
+    monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
+    monkeypatch.setenv("FLEXOPS_SANDBOX_ACCOUNT", first)
+    assert connect("sandbox").account_sid == first
+    checked = CliRunner().invoke(main, ["routing", "check", "--target", "sandbox", "--json"])
+    flex = connect(sandbox_target(url=fleet_sandbox.url, account_sid=first)).flex_api.v1.configuration().fetch()
+    assert checked.exit_code == 0 and flex.taskrouter_workspace_sid in checked.output, checked.output
 
 
 def test_refusals_before_anything_is_written(fleet_sandbox, tmp_path, workdir):
