@@ -50,6 +50,15 @@ def _show(the_plan):
         click.secho(f"note: {note}", fg="yellow")
 
 
+def show_verified(row):
+    """One verify row (a resource as the repair made it, or a Page's trace after it), its remedy or note below."""
+    click.secho(f"verified {row['target']}: {row['detail']}", fg="green" if row["ok"] else "red")
+    if row.get("remedy"):
+        click.secho(f"  remedy: {row['remedy']}", fg="red")
+    if row.get("note"):
+        click.secho(f"  note: {row['note']}", fg="yellow")
+
+
 def run_repair(name, make_plan, options, again):
     """Plan under the lock, show, confirm, apply, verify — in a run folder. Returns the exit code."""
     _need_confirmation(options["yes"], options["dry_run"])
@@ -67,7 +76,7 @@ def run_repair(name, make_plan, options, again):
     for line in legacy.gaps_text(results.get("gaps")):
         click.echo(line)
     for row in results.get("verify") or []:
-        click.secho(f"verified {row['target']}: {row['detail']}", fg="green" if row["ok"] else "red")
+        show_verified(row)
     if any(not row["ok"] for row in results.get("verify") or []) and code == 0:
         code = 1
     if code == 0 and the_plan.steps:

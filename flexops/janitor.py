@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from . import retry
+from . import repair_trace, retry
 from .address_spec import PREFIX, address_of, normalise_page_id
 from .coerce import as_bool, as_duration, as_int, as_list
 from .exceptions import FlexopsError, TwilioCallFailed
@@ -234,15 +234,18 @@ def close_one(client, stale, deadline=DEADLINE):
     return Closed(stale.conversation_sid, "ok", result, elapsed_s=round(time.monotonic() - started, 3))
 
 
-class CloseResult(ApplyResult):
-    """The janitor's outcomes: an apply's result (failed / ok / exit code / table), per conversation."""
-
+class _Closes(ApplyResult):
     TABLE_COLUMNS = ("conversation_sid", "status", "result", "code", "message")
 
     def summary(self):
         count = {s: sum(o.status == s for o in self.outcomes) for s in ("ok", "failed", "skipped")}
         status = "succeeded" if self.ok else "interrupted" if self.interrupted else "failed"
         return {"total": len(self.outcomes), **count, "status": status, "elapsed_s": round(self.elapsed_s, 2)}
+
+
+class CloseResult(repair_trace.Verified, _Closes):
+    """The janitor's outcomes: an apply's result (failed / ok / exit code / table), per conversation; the check
+    after closing (closed, the Pages' traces) counts toward ok and the exit code."""
 
 
 def close_all(client, plan, concurrency=8, progress=True):
@@ -275,8 +278,9 @@ def close_all(client, plan, concurrency=8, progress=True):
     return CloseResult(ordered, interrupted, time.monotonic() - started)
 
 
-def verify_closed(client, plan):
-    """After closing: {conversation SID: its state now} and whether every planned one is closed."""
+def verify_closed(client, plan, since=None):
+    """After closing: {conversation SID: its state now}, whether every planned one is closed, and — with `since`
+    (when the closing ended, UTC) — the trace of each Page of a closed one (repair_trace): `ok` when all hold."""
     states = {}
     for stale in plan.stale:
         try:
@@ -287,7 +291,11 @@ def verify_closed(client, plan):
             states[stale.conversation_sid] = f"unknown ({exc.status})"
             continue
         states[stale.conversation_sid] = found.state if found is not None else "gone"
-    return {"states": states, "all_closed": all(v in ("closed", "gone") for v in states.values())}
+    all_closed = all(v in ("closed", "gone") for v in states.values())
+    pages = [s.page_id for s in plan.stale if states.get(s.conversation_sid) in ("closed", "gone") and s.page_id]
+    traces = repair_trace.trace_pages(client, pages, since) if since is not None and all_closed else []
+    return {"states": states, "all_closed": all_closed, "traces": traces,
+            "ok": all_closed and all(t["ok"] for t in traces)}
 
 
 def close_recorded(client, plan, record, concurrency=8, progress=False, lock=True, break_lock=False):
@@ -301,9 +309,10 @@ def close_recorded(client, plan, record, concurrency=8, progress=False, lock=Tru
     finally:
         if held is not None:
             held.release()
+    check = verify_closed(client, plan, since=repair_trace.now())
+    result.verification = [{"ok": check["all_closed"]}] + check["traces"]
     record("close", result.to_dict())
     record("summary", result.summary())
-    check = verify_closed(client, plan)
     record("verify", check)
     return result, check
 
