@@ -310,7 +310,9 @@ def close_recorded(client, plan, record, concurrency=8, progress=False, lock=Tru
         if held is not None:
             held.release()
     check = verify_closed(client, plan, since=repair_trace.now())
-    result.verification = [{"ok": check["all_closed"]}] + check["traces"]
+    result.verification = [{"target": f"{len(check['states'])} conversation(s)", "kind": "closed",
+                            "ok": check["all_closed"], "detail": "all closed" if check["all_closed"] else
+                            "not all closed: run the janitor again"}] + check["traces"]
     record("close", result.to_dict())
     record("summary", result.summary())
     record("verify", check)

@@ -252,6 +252,22 @@ def raise_for_outcome(result):
         raise KeyboardInterrupt(f"the apply was interrupted: {result.summary()['skipped']} change(s) not started; "
                                 "run it again to finish")
     fail_if_failed(result.summary(), "changes")
+    bad = [r for r in getattr(result, "verification", ()) if not r["ok"]]
+    if bad:  # a repair's check afterwards (repair_trace): the change landed, the path is still broken
+        remedy = next((r.get("remedy") for r in bad if r.get("remedy")), "")
+        raise CheckFailed(f"the check after the repair failed for {', '.join(str(r.get('target')) for r in bad)}"
+                          + (f": {remedy}" if remedy else "; see the table above"))
+
+
+VERIFY_COLUMNS = ["target", "kind", "ok", "verdict", "detail", "remedy", "note"]
+
+
+def verify_table(rows):
+    """A repair's verify rows (resources as made, the Pages' traces) as a DataFrame, ✓/✗ in `ok`."""
+    import pandas as pd
+
+    return pd.DataFrame([{**{c: r.get(c) for c in VERIFY_COLUMNS}, "ok": "✓" if r.get("ok") else "✗"}
+                         for r in rows or []], columns=VERIFY_COLUMNS)
 
 
 # --- report chart (runbook 30) -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from flexops import addresses, audit, legacy, repairs, routing, trace
+from flexops import addresses, audit, legacy, repair_trace, repairs, routing, trace
 from flexops.address_spec import MessengerAddress
 
 import test_plan
@@ -124,6 +124,8 @@ def test_retire_with_replace_moves_the_page_and_rollback_puts_the_flex_flow_back
     assert done.exit_code == 0, done.output
     assert "s between retiring the Flex Flow and creating the address" in done.output
     assert f"verified messenger:{page}: as the repair made it" in done.output
+    assert f"verified messenger:{page}: trace: No inbound message" in done.output  # the Page traced after it
+    assert "note: no message since the repair" in done.output
     assert flow.sid not in flows(client)
     config = addresses.find(client, page)
     assert config.auto_creation["studio_flow_sid"] == sandbox.demo["messaging_flow_sid"]
@@ -132,6 +134,8 @@ def test_retire_with_replace_moves_the_page_and_rollback_puts_the_flex_flow_back
     run = last_run(workdir, "legacy-retire")
     results = json.loads((run / "results.json").read_text())
     assert results["repair"]["steps"][0]["before"]["integration"]["retry_count"] == 2  # the full configuration
+    traced = [r for r in results["verify"] if r["kind"] == "trace"]
+    assert [(r["target"], r["verdict"], r["ok"]) for r in traced] == [(f"messenger:{page}", "no_message", True)]
     assert results["gaps"][0]["gap_s"] >= 0
     audit_lines = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     assert [(r["method"], r["product"]) for r in audit_lines if r["event"] == "answered"] == [
@@ -220,16 +224,41 @@ def test_routing_fix_makes_the_trace_healthy_and_rollback_restores_the_filter(sa
     assert done.exit_code == 0, done.output
     assert "-        \"expression\": \"channelType == 'facebook'\"" in done.output  # the before/after diff
     assert f"verified {sandbox.demo['workflow_sid']}: as the repair made it" in done.output
+    assert f"verified messenger:{page}: trace: No inbound message" in done.output  # the old message set aside
+    fixed_at = repair_trace.now()
     run = last_run(workdir, "routing-fix").name
+    results = json.loads((workdir / "runs" / run / "results.json").read_text())
+    assert [(r["target"], r["ok"]) for r in results["verify"] if r["kind"] == "trace"] == [(f"messenger:{page}", True)]
     assert cli("routing", "check").exit_code == 0
+    time.sleep(1)  # a message stamped in the fix's own second is not taken as written after it
     reply = sandbox.control.simulate_inbound(page, "messenger:900002", "hello again")
     healthy = trace.trace(client, page, conversation_sid=reply["conversation_sid"])
     assert hop(healthy, "flex").status == "pass" and healthy.reached_flex
+    after, = repair_trace.trace_pages(client, [page], fixed_at)  # the verify's trace, now with a new message
+    assert after["ok"] and after["verdict"] in ("reached_flex", "reached_agent") and not after["note"], after
     assert cli("routing", "fix", "--yes").output.count("Nothing to do") == 1
 
     undo = cli("rollback", run, "--yes")
     assert undo.exit_code == 0, undo.output
     assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+
+
+def test_a_routing_fix_on_a_path_still_broken_fails_its_verify_with_the_trace_remedy(sandbox, client, workdir):
+    page = page_of(sandbox)
+    make_address(client, sandbox.demo, page)
+    facebook_only(client, sandbox.demo)
+    legacy_flow = make_legacy_flow(client, sandbox.demo, page)  # a second breakage on the Page's path
+    done = cli("routing", "fix", "--yes")
+    assert done.exit_code == 1, done.output
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] != FACEBOOK_ONLY
+    assert f"remedy: Retire the legacy Flex Flow: flexops legacy retire {legacy_flow.sid}" in done.output
+    run = last_run(workdir, "routing-fix")
+    results = json.loads((run / "results.json").read_text())
+    traced, = [r for r in results["verify"] if r["kind"] == "trace"]
+    assert traced["broken_hop"] == "address" and not traced["ok"]
+    assert results["summary"]["status"] == "verify failed" and results["summary"]["verify_failed"] == 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["exit_code"] == 1 and manifest["status"] == "failed"
 
 
 def test_routing_rollback_is_refused_when_the_workflow_changed_since_unless_forced(sandbox, client, workdir):
