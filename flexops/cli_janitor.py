@@ -48,13 +48,16 @@ def run_janitor(command_run, client, page_ids, idle, yes, concurrency, progress)
                                            progress=progress, lock=False)
     for outcome in result.failed:
         click.secho(f"FAILED close {outcome.conversation_sid}: {outcome.message}", fg="red", err=True)
+    for outcome in (o for o in result.outcomes if o.status == "skipped" and o.message):
+        click.secho(f"left alone {outcome.conversation_sid}: {outcome.result} ({outcome.message})", fg="yellow",
+                    err=True)
     for row in check["traces"]:
         show_verified(row)
     summary = result.summary()
     click.secho(f"{summary['status']}: {summary['ok']} closed, {summary['failed']} failed, {summary['skipped']} not "
                 f"started ({summary['elapsed_s']} s); verified closed: {'yes' if check['all_closed'] else 'no'} — "
                 f"run {command_run.run_id}", fg="green" if result.ok else "red", err=True)
-    if not check["all_closed"] or summary["failed"] or result.interrupted:
+    if not check["all_closed"] or summary["failed"] or summary["skipped"]:
         click.echo("Run the same `flexops janitor` again to finish: it only finds what is still active.", err=True)
     code = result.exit_code
     status = "succeeded" if code == 0 else "interrupted" if result.interrupted else "failed"

@@ -139,6 +139,28 @@ def test_a_page_still_broken_after_closing_fails_the_janitor_with_the_trace_reme
     assert json.loads((run_folder.find_run("latest") / "manifest.json").read_text())["exit_code"] == 1
 
 
+def test_a_conversation_that_changed_since_the_plan_is_left_alone(client, sandbox):
+    """Closing cannot be undone, so each conversation is looked at again right before: a message since the plan
+    or a Flex task opened for it leaves it active (skipped, exit 1), the others are closed."""
+    address(client, sandbox)
+    wrote, taken, idle_one = conversations_with_ended_tasks(client, sandbox, customers(3))
+    plan = janitor.find_stale(client, idle="0s")
+    assert {s.conversation_sid for s in plan.stale} == {wrote, taken, idle_one}
+    time.sleep(1)  # Twilio stamps to the second
+    sandbox.control.simulate_inbound(PAGE, "7000001", "Me again")  # lands in `wrote` (it is still active)
+    client.taskrouter.v1.workspaces(sandbox.demo["workspace_sid"]).tasks.create(
+        workflow_sid=sandbox.demo["workflow_sid"], attributes=json.dumps({"conversationSid": taken}))
+    recorded = {}
+    result, check = janitor.close_recorded(client, plan, recorded.__setitem__, lock=False)
+    by_sid = {o.conversation_sid: o for o in result.outcomes}
+    assert by_sid[wrote].status == "skipped" and "a new message since the plan" in by_sid[wrote].result
+    assert by_sid[taken].status == "skipped" and "Flex task was opened" in by_sid[taken].result
+    assert by_sid[idle_one].status == "ok"
+    assert states(client) == {wrote: "active", taken: "active", idle_one: "closed"}
+    assert check["states"] == {idle_one: "closed"} and check["all_closed"]  # only the ones it closed
+    assert result.exit_code == 1 and recorded["summary"]["skipped"] == 2
+
+
 def test_rollback_of_a_janitor_run_refuses_even_with_force(client, sandbox, workdir):
     address(client, sandbox)
     closed, = conversations_with_ended_tasks(client, sandbox, customers(1))
