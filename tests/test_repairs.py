@@ -302,6 +302,39 @@ def test_kill_9_mid_retire_then_rerun_converges(sandbox, client, workdir):
     assert sorted(c.address for c in addresses.list_messenger(client)) == sorted(f"messenger:{p}" for p in pages)
 
 
+@pytest.mark.slow  # starts a process
+def test_kill_9_mid_routing_fix_then_rerun_converges(sandbox, client, workdir):
+    facebook_only(client, sandbox.demo)
+    space = client.taskrouter.v1.workspaces(sandbox.demo["workspace_sid"])
+    second = space.workflows.create(friendly_name="VIP", configuration=json.dumps({"task_routing": {"filters": [{
+        "expression": FACEBOOK_ONLY, "targets": [{"queue": sandbox.demo["queue_sid"]}]}]}}))
+    sids = [sandbox.demo["workflow_sid"], second.sid]
+
+    def fixed():  # read in the sandbox's database: no request, no latency
+        acct = sandbox.demo["account_sid"]
+        return [FACEBOOK_ONLY not in sandbox.store.get(acct, "taskrouter_workflow", sid)["configuration"]
+                for sid in sids]
+    sandbox.control.set_latency(500)
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "routing", "fix", "--yes"], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(fixed()):  # the first workflow is fixed: the repair is under way
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    sandbox.control.set_latency(0)
+    assert fixed() == [True, False]  # killed half-way
+    rerun = cli("routing", "fix", "--yes")
+    assert rerun.exit_code == 0, rerun.output
+    assert "took over a stale lock" in rerun.output and "1 to update" in rerun.output  # only what is left
+    assert fixed() == [True, True]
+    assert cli("routing", "check").exit_code == 0
+
+
 def test_a_failed_retire_stops_its_page_and_the_run_says_so(sandbox, client, workdir):
     page = page_of(sandbox)
     flow = make_legacy_flow(client, sandbox.demo, page)
