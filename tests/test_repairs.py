@@ -275,6 +275,26 @@ def test_routing_rollback_is_refused_when_the_workflow_changed_since_unless_forc
     assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
 
 
+def test_a_repair_waits_for_no_one_while_the_account_is_locked(sandbox, client, workdir):
+    """One change at a time per account: a running apply / janitor / repair holds the lock; a repair (CLI or
+    runbook) started meanwhile changes nothing and says who holds it."""
+    from flexops.exceptions import LockHeld
+    from flexops.lock import AccountLock
+
+    facebook_only(client, sandbox.demo)
+    flow = make_legacy_flow(client, sandbox.demo, page_of(sandbox))
+    with AccountLock(client.account_sid, "20260101T000000Z-apply-other").acquire():
+        for args in (["routing", "fix", "--yes"], ["legacy", "retire", flow.sid, "--yes"],
+                     ["janitor", "--idle", "0s", "--yes"]):
+            refused = cli(*args)
+            assert refused.exit_code == 1 and "20260101T000000Z-apply-other" in refused.output, refused.output
+        with pytest.raises(LockHeld):
+            routing.plan_fix(client).apply_recorded(client, lambda key, value: None)
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+    assert flow.sid in flows(client)
+    assert cli("routing", "fix", "--yes").exit_code == 0  # released: the repair runs
+
+
 # --- kill -9 ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow  # starts a process
