@@ -323,7 +323,8 @@ def test_kill_9_mid_retire_then_rerun_converges(sandbox, client, workdir):
 
 
 @pytest.mark.slow  # starts a process
-def test_kill_9_mid_routing_fix_then_rerun_converges(sandbox, client, workdir):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "ctrl-c"])
+def test_kill_9_or_ctrl_c_mid_routing_fix_then_rerun_converges(sandbox, client, workdir, sig):
     facebook_only(client, sandbox.demo)
     space = client.taskrouter.v1.workspaces(sandbox.demo["workspace_sid"])
     second = space.workflows.create(friendly_name="VIP", configuration=json.dumps({"task_routing": {"filters": [{
@@ -342,17 +343,32 @@ def test_kill_9_mid_routing_fix_then_rerun_converges(sandbox, client, workdir):
         while not any(fixed()):  # the first workflow is fixed: the repair is under way
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, sig)
     finally:
         proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
     sandbox.control.set_latency(0)
-    assert fixed() == [True, False]  # killed half-way
+    assert fixed() == [True, False]  # stopped half-way
+    if sig == signal.SIGINT:  # exit codes as for runs: 130, the run folder says interrupted
+        assert proc.returncode == 130
+        manifest = json.loads((last_run(workdir, "routing-fix") / "manifest.json").read_text())
+        assert (manifest["status"], manifest["exit_code"]) == ("interrupted", 130)
+    else:
+        assert proc.returncode == -signal.SIGKILL
     rerun = cli("routing", "fix", "--yes")
     assert rerun.exit_code == 0, rerun.output
-    assert "took over a stale lock" in rerun.output and "1 to update" in rerun.output  # only what is left
+    assert "1 to update" in rerun.output  # only what is left
+    assert ("took over a stale lock" in rerun.output) == (sig == signal.SIGKILL)
     assert fixed() == [True, True]
     assert cli("routing", "check").exit_code == 0
+
+
+def test_an_unreachable_target_is_exit_3_for_every_repair(sandbox, workdir, monkeypatch):
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", "http://127.0.0.1:9")  # nothing listens there
+    for args in (["routing", "fix", "--yes"], ["routing", "check"], ["legacy", "list"],
+                 ["legacy", "retire", "--all-facebook", "--yes"], ["janitor", "--yes"],
+                 ["sandbox", "import", "--db", "twin.db", "--accounts", "all"]):
+        result = cli(*args)
+        assert result.exit_code == 3, (args, result.output)
 
 
 def test_a_failed_retire_stops_its_page_and_the_run_says_so(sandbox, client, workdir):
