@@ -187,7 +187,12 @@ def test_bad_arguments_are_refused_before_any_change(sandbox, client, workdir):
         result = cli("legacy", "retire", *args, "--yes")
         assert result.exit_code == 2 and text in result.output, result.output
     assert cli("routing", "fix", "WW" + "0" * 32, "--yes").exit_code == 2
+    facebook_only(client, sandbox.demo)
+    for args in (("legacy", "retire", flow.sid), ("routing", "fix")):  # no --yes and no terminal to ask on
+        refused = cli(*args)
+        assert refused.exit_code == 2 and "without confirmation" in refused.output, refused.output
     assert flow.sid in flows(client)
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
 
 
 def test_faults_on_the_flex_flow_and_address_calls_converge_without_duplicates(sandbox, client, workdir):
