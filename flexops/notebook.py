@@ -240,8 +240,11 @@ def create_address(client, spec, update_existing=False, view=None):
 # --- apply results (runbook 40 and its Apply button) ----------------------------------------------------------
 
 def show_apply(result):
-    """The outcome table of an apply (`plan.apply_recorded` has recorded it for the run)."""
+    """The outcome table of an apply (`plan.apply_recorded` has recorded it for the run), and a repair's verify
+    (the resources as made, the Pages' traces after it) when it has one."""
     show_table(result.table(), f"Results: {result.summary()['status']}")
+    if getattr(result, "verification", ()):
+        show_table(verify_table(result.verification), "Verified (and traced)")
     return result
 
 

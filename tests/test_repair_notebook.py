@@ -40,6 +40,7 @@ def test_legacy_repair_with_replace_moves_the_page(sandbox, client, run):  # noq
     assert done.results["gaps"][0]["group"] == f"messenger:{page}"
     traced, = [r for r in done.results["verify"] if r["kind"] == "trace"]  # the Page traced after the repair
     assert traced["target"] == f"messenger:{page}" and traced["ok"] and "send a test message" in traced["note"]
+    assert "Verified (and traced)" in done.output.read_text()
 
 
 def test_a_repair_whose_page_is_still_broken_ends_the_run_with_the_trace_remedy(sandbox, client, run):  # noqa: F811

@@ -638,8 +638,7 @@ elif not the_plan.pending:
     print("Nothing to do: nothing to repair.")
 elif params["confirm"]:
     result = plan.apply_recorded(client, the_plan, notebook.record)
-    notebook.show_apply(result)
-    notebook.show_table(notebook.verify_table(result.verification), "Verified (and traced)")
+    notebook.show_apply(result)  # the outcomes, then what was verified and traced
     for line in legacy.gaps_text(notebook.results().get("gaps")):
         print(line)
 else:
