@@ -4,7 +4,8 @@ Why: a repair's own check ("the workflow is as the repair made it", "the convers
 landed, not that the path works — a second breakage on the same path (an address with auto-creation off, a legacy
 Flex Flow, a draft flow) would still stop the next message. So each repair's verify ends with the trace of the
 Pages it was for (routing fix: the Pages whose addresses reach the fixed workflow through their flow's Send to
-Flex; legacy retire --replace: the Page; janitor: the Pages of the closed conversations).
+Flex; legacy retire: the Pages given, or already holding, a Conversations address; janitor: the Pages of the
+closed conversations).
 
 What is traced: only messages written since the repair (`since`), so a message the broken path swallowed before
 the repair does not fail it. Usually there is none yet: the trace then judges each hop's configuration, and a
@@ -23,7 +24,7 @@ from .studio import FlowCache, send_to_flex_state
 MAX_PAGES = 25  # traces after one repair; the rest are named in a note
 WORKERS = 4
 NO_MESSAGE_NOTE = ("no message since the repair; every hop's configuration passes: send a test message to the "
-                   "Page to confirm (flexops trace PAGE --wait 120)")
+                   "Page to confirm (flexops trace {page} --wait 120)")
 
 
 def now():
@@ -67,7 +68,7 @@ def row(page_id, traced):
     """One verify row from a Trace: {target, kind: trace, ok, verdict, broken_hop, detail, remedy, note}."""
     hop = next((h for h in traced.hops if h.hop == traced.broken_hop), None)
     if traced.verdict == "no_message":
-        ok, note = hop is None, NO_MESSAGE_NOTE if hop is None else ""
+        ok, note = hop is None, NO_MESSAGE_NOTE.format(page=page_id) if hop is None else ""
     else:
         ok, note = traced.exit_code == 0, ""
     return {"target": f"{addresses.PREFIX}{page_id}", "kind": "trace", "ok": ok, "verdict": traced.verdict,
@@ -105,7 +106,8 @@ def trace_pages(client, page_ids, since):
         except FlexopsError as exc:  # a trace that cannot run is a failed check, not a crash
             return {"target": f"{addresses.PREFIX}{page_id}", "kind": "trace", "ok": False, "verdict": "unknown",
                     "broken_hop": None, "detail": f"trace: could not run: {exc}",
-                    "remedy": "Trace it yourself: flexops trace PAGE (it names what it could not read).", "note": ""}
+                    "remedy": f"Trace it yourself: flexops trace {page_id} (it names what it could not read).",
+                    "note": ""}
 
     with ThreadPoolExecutor(min(WORKERS, max(1, len(traced)))) as pool:
         rows = list(pool.map(one, traced))

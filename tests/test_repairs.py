@@ -266,6 +266,22 @@ def test_a_routing_fix_on_a_path_still_broken_fails_its_verify_with_the_trace_re
     assert manifest["exit_code"] == 1 and manifest["status"] == "failed"
 
 
+def test_the_pages_a_routing_fix_traces_are_those_reaching_the_workflow_and_at_most_max_pages(sandbox, client,
+                                                                                                monkeypatch):
+    first, second, third = (page_of(sandbox, i) for i in range(3))
+    make_address(client, sandbox.demo, first)
+    make_address(client, sandbox.demo, second)
+    addresses.create(client, MessengerAddress.from_params(  # the draft flow has no Send to Flex: not this path
+        page_id=third, integration="studio", studio_flow_sid=sandbox.demo["draft_flow_sid"], retry_count=3))
+    assert sorted(repair_trace.pages_through(client, [sandbox.demo["workflow_sid"]])) == sorted([first, second])
+    assert repair_trace.pages_through(client, ["WW" + "0" * 32]) == []
+    monkeypatch.setattr(repair_trace, "MAX_PAGES", 1)
+    rows = repair_trace.trace_pages(client, [first, second, first], repair_trace.now())
+    assert [(r["target"], r["verdict"], r["ok"]) for r in rows] == [
+        (f"messenger:{first}", "no_message", True), ("1 more Page(s)", "not traced", True)]
+    assert f"flexops trace {first} --wait 120" in rows[0]["note"]
+
+
 def test_routing_rollback_is_refused_when_the_workflow_changed_since_unless_forced(sandbox, client, workdir):
     facebook_only(client, sandbox.demo)
     sandbox.control.add_fault(product="taskrouter", method="POST", action="commit_then_error", status=500, times=1)
