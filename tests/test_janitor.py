@@ -88,6 +88,7 @@ def test_without_yes_and_no_terminal_nothing_changes(client, sandbox, workdir):
 def test_close_verify_then_the_next_message_reaches_flex_again(client, sandbox, workdir):
     address(client, sandbox)
     first, second = conversations_with_ended_tasks(client, sandbox, customers(2))
+    time.sleep(1)  # Twilio stamps to the second: the swallowed message is then the Page's newest for the trace
     again = sandbox.control.simulate_inbound(PAGE, "7000001", "Hello again?")  # swallowed by the stale conversation
     assert again["conversation_sid"] == first and not again["studio_execution_sid"]
     assert trace.trace(client, PAGE).broken_hop == "conversation"
