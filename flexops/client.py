@@ -122,7 +122,8 @@ def embedded_sandbox(db_path=None):
 def sandbox_target(url=None, db_path=None, account_sid=None):
     """The sandbox at `url` (else FLEXOPS_SANDBOX_URL, else the embedded one), with credentials from its control
     plane: the demo account's, or `account_sid`'s (else FLEXOPS_SANDBOX_ACCOUNT's: a twin's subaccount). The control
-    token is the embedded server's own, else found as `SandboxControl` finds it (FLEXOPS_SANDBOX_TOKEN, or the sandbox database when readable)."""
+    token is the embedded server's own, else found as `SandboxControl` finds it (FLEXOPS_SANDBOX_TOKEN, or the
+    sandbox database when readable)."""
     from .sandbox.control import SandboxControl
 
     url = url or os.environ.get("FLEXOPS_SANDBOX_URL")
