@@ -6,9 +6,9 @@ ends and the customer writes again, so a stale conversation swallows it -> 50 tr
 conversation) -> 60 janitor closes it -> the workflow is made facebook-only -> 50 trace (broken at flex) -> 70
 routing fix -> 50 trace (healthy) -> a legacy Flex Flow still holds a second Page -> 50 trace (broken at the
 address) -> 70 legacy retire (its verify traces the Page) -> 50 trace (healthy) -> 30 inventory report -> 10 again
-with the same parameters, which changes nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for the demo
-on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder (executed
-notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
+with the same parameters, which changes nothing. The notebooks run for real (papermill, kernel "flexops") against
+a sandbox server started for the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each
+step gets its own folder (executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
 """
 import os
 import shutil
