@@ -264,6 +264,9 @@ def test_a_routing_fix_on_a_path_still_broken_fails_its_verify_with_the_trace_re
     assert results["summary"]["status"] == "verify failed" and results["summary"]["verify_failed"] == 1
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["exit_code"] == 1 and manifest["status"] == "failed"
+    undo = cli("rollback", run.name, "--yes")  # a run whose verify failed is undone like any other
+    assert undo.exit_code == 0, undo.output
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
 
 
 def test_the_pages_a_routing_fix_traces_are_those_reaching_the_workflow_and_at_most_max_pages(sandbox, client,
