@@ -89,8 +89,9 @@ def janitor_command(pages, idle, target, profile, yes, concurrency, break_lock, 
 
     \b
     Exit codes:
-      0    closed and verified, or nothing to do
-      1    some closes failed, or the lock is held
+      0    closed and verified (closed, each Page's trace), or nothing to do
+      1    some closes failed, a conversation changed since the plan (left alone), a Page's trace is still
+           broken, or the lock is held
       2    bad options, or not confirmed
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)

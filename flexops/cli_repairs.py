@@ -19,8 +19,9 @@ from .params import resolve_flow
 EXIT_CODES = """
     \b
     Exit codes:
-      0    repaired (and verified), or nothing to do
-      1    a step failed (the others were done), or the lock is held
+      0    repaired (and verified: the changes as made, each affected Page's trace), or nothing to do
+      1    a step failed (the others were done), a Page's trace is still broken (its remedy is printed), or the
+           lock is held
       2    bad arguments, or not confirmed
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)"""
