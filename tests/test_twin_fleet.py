@@ -105,3 +105,14 @@ def test_refusals_before_anything_is_written(fleet_sandbox, tmp_path, workdir):
     bad = CliRunner().invoke(main, ["sandbox", "import", "--db", str(tmp_path / "other.db"), "--accounts",
                                     "all,AC" + "1" * 32])
     assert bad.exit_code == 2 and "cannot be combined" in bad.output
+
+
+def test_a_subaccount_that_cannot_be_read_stops_the_import_with_nothing_written(fleet_sandbox, tmp_path, workdir):
+    broken = subs(fleet_sandbox)[2]
+    fleet_sandbox.control.add_fault(method="GET", path=f"/Accounts/{broken}\\.json$", status=403, code=20403,
+                                    message="Forbidden")
+    result = CliRunner().invoke(main, ["sandbox", "import", "--db", str(tmp_path / "twin.db"), "--target",
+                                       "sandbox", "--accounts", "all", "--no-progress"])
+    assert result.exit_code == 3, result.output
+    assert "nothing written" in result.output and broken[-4:] in result.output
+    assert not Store(tmp_path / "twin.db").accounts()
