@@ -10,6 +10,7 @@ import click
 
 from . import janitor, run_folder
 from .cli_changes import PROFILE_OPTION, TARGET_OPTION, _account_lock, _change_options, _need_confirmation, text_table
+from .cli_repairs import show_verified
 from .client import connect
 from .address_spec import normalise_page_id
 from .coerce import as_duration
@@ -47,13 +48,18 @@ def run_janitor(command_run, client, page_ids, idle, yes, concurrency, progress)
                                            progress=progress, lock=False)
     for outcome in result.failed:
         click.secho(f"FAILED close {outcome.conversation_sid}: {outcome.message}", fg="red", err=True)
+    for outcome in (o for o in result.outcomes if o.status == "skipped" and o.message):
+        click.secho(f"left alone {outcome.conversation_sid}: {outcome.result} ({outcome.message})", fg="yellow",
+                    err=True)
+    for row in check["traces"]:
+        show_verified(row)
     summary = result.summary()
     click.secho(f"{summary['status']}: {summary['ok']} closed, {summary['failed']} failed, {summary['skipped']} not "
                 f"started ({summary['elapsed_s']} s); verified closed: {'yes' if check['all_closed'] else 'no'} — "
-                f"run {command_run.run_id}", fg="green" if result.ok and check["all_closed"] else "red", err=True)
-    if not result.ok:
+                f"run {command_run.run_id}", fg="green" if result.ok else "red", err=True)
+    if not check["all_closed"] or summary["failed"] or summary["skipped"]:
         click.echo("Run the same `flexops janitor` again to finish: it only finds what is still active.", err=True)
-    code = result.exit_code if result.exit_code or check["all_closed"] else 1
+    code = result.exit_code
     status = "succeeded" if code == 0 else "interrupted" if result.interrupted else "failed"
     command_run.finish(status, code)
     return code
@@ -83,8 +89,9 @@ def janitor_command(pages, idle, target, profile, yes, concurrency, break_lock, 
 
     \b
     Exit codes:
-      0    closed and verified, or nothing to do
-      1    some closes failed, or the lock is held
+      0    closed and verified (closed, each Page's trace), or nothing to do
+      1    some closes failed, a conversation changed since the plan (left alone), a Page's trace is still
+           broken, or the lock is held
       2    bad options, or not confirmed
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)

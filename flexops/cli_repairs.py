@@ -19,8 +19,9 @@ from .params import resolve_flow
 EXIT_CODES = """
     \b
     Exit codes:
-      0    repaired (and verified), or nothing to do
-      1    a step failed (the others were done), or the lock is held
+      0    repaired (and verified: the changes as made, each affected Page's trace), or nothing to do
+      1    a step failed (the others were done), a Page's trace is still broken (its remedy is printed), or the
+           lock is held
       2    bad arguments, or not confirmed
       3    target unreachable or credentials refused
       130  interrupted (run it again to finish)"""
@@ -50,6 +51,15 @@ def _show(the_plan):
         click.secho(f"note: {note}", fg="yellow")
 
 
+def show_verified(row):
+    """One verify row (a resource as the repair made it, or a Page's trace after it), its remedy or note below."""
+    click.secho(f"verified {row['target']}: {row['detail']}", fg="green" if row["ok"] else "red")
+    if row.get("remedy"):
+        click.secho(f"  remedy: {row['remedy']}", fg="red")
+    if row.get("note"):
+        click.secho(f"  note: {row['note']}", fg="yellow")
+
+
 def run_repair(name, make_plan, options, again):
     """Plan under the lock, show, confirm, apply, verify — in a run folder. Returns the exit code."""
     _need_confirmation(options["yes"], options["dry_run"])
@@ -67,7 +77,7 @@ def run_repair(name, make_plan, options, again):
     for line in legacy.gaps_text(results.get("gaps")):
         click.echo(line)
     for row in results.get("verify") or []:
-        click.secho(f"verified {row['target']}: {row['detail']}", fg="green" if row["ok"] else "red")
+        show_verified(row)
     if any(not row["ok"] for row in results.get("verify") or []) and code == 0:
         code = 1
     if code == 0 and the_plan.steps:

@@ -121,8 +121,9 @@ def embedded_sandbox(db_path=None):
 
 def sandbox_target(url=None, db_path=None, account_sid=None):
     """The sandbox at `url` (else FLEXOPS_SANDBOX_URL, else the embedded one), with credentials from its control
-    plane: the demo account's, or `account_sid`'s. The control token is the embedded server's own, else found as
-    `SandboxControl` finds it (FLEXOPS_SANDBOX_TOKEN, or the sandbox database when readable)."""
+    plane: the demo account's, or `account_sid`'s (else FLEXOPS_SANDBOX_ACCOUNT's: a twin's subaccount). The control
+    token is the embedded server's own, else found as `SandboxControl` finds it (FLEXOPS_SANDBOX_TOKEN, or the
+    sandbox database when readable)."""
     from .sandbox.control import SandboxControl
 
     url = url or os.environ.get("FLEXOPS_SANDBOX_URL")
@@ -130,7 +131,7 @@ def sandbox_target(url=None, db_path=None, account_sid=None):
     url = (url or embedded.url).rstrip("/")
     try:
         control = SandboxControl(url, token=embedded.control_token if embedded else None, timeout=10)
-        creds = control.credentials(account_sid)
+        creds = control.credentials(account_sid or os.environ.get("FLEXOPS_SANDBOX_ACCOUNT") or None)
     except (ConnectionFailed, ConfigurationError):
         raise
     except FlexopsError as exc:

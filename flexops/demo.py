@@ -4,10 +4,11 @@
 the sandbox control plane) -> 20 verify -> an agent accepts the task -> 50 trace (reached an agent) -> the task
 ends and the customer writes again, so a stale conversation swallows it -> 50 trace (broken on purpose, at the
 conversation) -> 60 janitor closes it -> the workflow is made facebook-only -> 50 trace (broken at flex) -> 70
-routing fix -> 50 trace (healthy) -> 30 inventory report -> 10 again with the same parameters, which changes
-nothing. The notebooks run for real (papermill, kernel "flexops") against a sandbox server started for the demo
-on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each step gets its own folder (executed
-notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
+routing fix -> 50 trace (healthy) -> a legacy Flex Flow still holds a second Page -> 50 trace (broken at the
+address) -> 70 legacy retire (its verify traces the Page) -> 50 trace (healthy) -> 30 inventory report -> 10 again
+with the same parameters, which changes nothing. The notebooks run for real (papermill, kernel "flexops") against
+a sandbox server started for the demo on `<out_dir>/sandbox.db`; kernels find it through FLEXOPS_SANDBOX_URL. Each
+step gets its own folder (executed notebook + results.json) under `out_dir`, outside the source tree's notebooks/.
 """
 import os
 import shutil
@@ -142,7 +143,34 @@ def facebook_only_routing(sandbox_url):
     return f"workflow '{workflow.friendly_name}' now routes only channelType == 'facebook'"
 
 
-STEPS = 15
+def legacy_flow_holds_the_page(sandbox_url, page_id):
+    """A migration left half done on a second Page: its Conversations address was created, but the legacy Flex
+    Flow (channel type facebook, enabled) still holds the Page and takes its messages."""
+    from . import addresses
+    from .address_spec import MessengerAddress
+    from .client import connect, sandbox_target
+
+    client = connect(sandbox_target(url=sandbox_url))
+    flex = client.flex_api.v1.configuration().fetch()
+    flow = next(f for f in client.studio.v2.flows.list() if f.status == "published")
+    addresses.create(client, MessengerAddress.from_params(page_id=page_id, integration="studio",
+                                                          studio_flow_sid=flow.sid, retry_count=3))
+    made = client.flex_api.v1.flex_flow.create(
+        friendly_name="Messenger (Flex UI 1.x)", chat_service_sid=flex.chat_service_instance_sid,
+        channel_type="facebook", contact_identity=f"messenger:{page_id}", integration_type="studio",
+        integration_flow_sid=flow.sid, enabled=True)
+    return f"messenger:{page_id} has its address, but legacy Flex Flow {made.sid} (facebook) still holds it"
+
+
+def _repair_line(what):
+    def line(results):
+        traced = [r for r in results.get("verify") or [] if r.get("kind") == "trace"]
+        after = ", ".join(f"{r['verdict']}{'' if r['ok'] else ' (broken)'}" for r in traced) or "none"
+        return f"{what}: {(results.get('summary') or {}).get('status')}; trace after: {after}"
+    return line
+
+
+STEPS = 19
 
 
 def fresh_state(out):
@@ -223,10 +251,20 @@ def run_demo(out_dir=DEFAULT_OUT, echo=print, progress_bar=False):
                     _trace_line, may_fail=True)
             runbook("70 routing fix", "70_repair_routing_and_legacy.ipynb",
                     {"target": "sandbox", "repair": "routing", "confirm": True},
-                    lambda r: f"routing fix: {(r.get('summary') or {}).get('status')}")
+                    _repair_line("routing fix"))
             written = control.simulate_inbound(page_id, DEMO_SENDER + "1", "Hi, new customer here")["conversation_sid"]
             runbook("50 trace healthy", "50_trace_messenger_message.ipynb", {**trace, "conversation_sid": written},
                     _trace_line)
+            began = time.monotonic()
+            second = DEMO_PAGES[1][0]
+            done(Step("legacy holds a Page", legacy_flow_holds_the_page(server.url, second)), began)
+            runbook("50 trace legacy", "50_trace_messenger_message.ipynb", {**trace, "page_id": second},
+                    _trace_line, may_fail=True)
+            runbook("70 legacy retire", "70_repair_routing_and_legacy.ipynb",
+                    {"target": "sandbox", "repair": "legacy", "confirm": True}, _repair_line("legacy retire"))
+            written = control.simulate_inbound(second, DEMO_SENDER, "Hello, second Page")["conversation_sid"]
+            runbook("50 trace retired", "50_trace_messenger_message.ipynb",
+                    {**trace, "page_id": second, "conversation_sid": written}, _trace_line)
             report = runbook("30 report", "30_inventory_report.ipynb", {"target": "sandbox"},
                              lambda r: f"{r['summary']['total']} address configuration(s) reported")
             runbook("10 create again", "10_create_messenger_address.ipynb", create,

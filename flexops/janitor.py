@@ -16,10 +16,10 @@ Re-running after an interruption finds only what is still active, so it converge
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
-from . import retry
+from . import repair_trace, retry
 from .address_spec import PREFIX, address_of, normalise_page_id
 from .coerce import age_text, as_bool, as_duration, as_int, as_list
 from .exceptions import FlexopsError, TwilioCallFailed
@@ -74,6 +74,7 @@ class JanitorPlan:
     stale: list = field(default_factory=list)
     scanned: int = 0
     skipped: dict = field(default_factory=dict)  # {reason: count}: active conversations left alone
+    workspace: str = None  # Flex's TaskRouter workspace (its open tasks are looked at again before closing)
 
     def to_dict(self):
         return {"target": self.target, "idle_s": self.idle_s, "pages": self.pages, "scanned": self.scanned,
@@ -164,7 +165,8 @@ def find_stale(client, page_ids=(), idle=DEFAULT_IDLE, max_conversations=MAX_CON
                  "fetch the Flex configuration")
     workspace = flex.taskrouter_workspace_sid if flex is not None else None
     target = client.flexops_target.describe()
-    plan = JanitorPlan(target, idle.total_seconds(), [address_of(p)[len(PREFIX):] for p in pages])
+    plan = JanitorPlan(target, idle.total_seconds(), [address_of(p)[len(PREFIX):] for p in pages],
+                       workspace=workspace)
     active = []
     for service in services_of(client):
         found = _call(client, lambda: _conversations(client, service).list(state="active", page_size=PAGE_SIZE,
@@ -201,9 +203,30 @@ class Closed:
         return asdict(self)
 
 
-def close_one(client, stale, deadline=DEADLINE):
-    """Close one conversation; a retry re-reads it first, so a close that committed is never sent again."""
+def drift(client, stale, workspace):
+    """Why the conversation is no longer stale since the plan, or None: a message after the last one the plan saw,
+    or a Flex task opened for it (an agent took it up). Looked at right before closing, which cannot be undone."""
+    sid, conversations = stale.conversation_sid, _conversations(client, stale.service_sid)
+    last = _call(client, lambda: conversations(sid).messages.list(order="desc", page_size=1, limit=1),
+                 f"list messages of {sid}")
+    if last and _stamp(last[0].date_created).strftime("%Y-%m-%dT%H:%M:%SZ") > stale.last_message_at:
+        return "a new message since the plan"
+    if _open_tasks(client, workspace, sid):
+        return "a Flex task was opened for it since the plan"
+    return None
+
+
+def close_one(client, stale, deadline=DEADLINE, workspace=None):
+    """Close one conversation unless it changed since the plan (`drift`: then left alone, skipped); a retry
+    re-reads it first, so a close that committed is never sent again."""
     conversation = _conversations(client, stale.service_sid)(stale.conversation_sid)
+    try:
+        changed = drift(client, stale, workspace)
+    except FlexopsError as exc:
+        return Closed(stale.conversation_sid, "failed", "failed", getattr(exc, "code", None), str(exc)[:1000])
+    if changed:
+        return Closed(stale.conversation_sid, "skipped", f"not closed: {changed}", None,
+                      "it is no longer stale: run the janitor again to re-plan")
     attempts = {"n": 0, "already": False}
 
     def close():
@@ -229,15 +252,18 @@ def close_one(client, stale, deadline=DEADLINE):
     return Closed(stale.conversation_sid, "ok", result, elapsed_s=round(time.monotonic() - started, 3))
 
 
-class CloseResult(ApplyResult):
-    """The janitor's outcomes: an apply's result (failed / ok / exit code / table), per conversation."""
-
+class _Closes(ApplyResult):
     TABLE_COLUMNS = ("conversation_sid", "status", "result", "code", "message")
 
     def summary(self):
         count = {s: sum(o.status == s for o in self.outcomes) for s in ("ok", "failed", "skipped")}
         status = "succeeded" if self.ok else "interrupted" if self.interrupted else "failed"
         return {"total": len(self.outcomes), **count, "status": status, "elapsed_s": round(self.elapsed_s, 2)}
+
+
+class CloseResult(repair_trace.Verified, _Closes):
+    """The janitor's outcomes: an apply's result (failed / ok / exit code / table), per conversation; the check
+    after closing (closed, the Pages' traces) counts toward ok and the exit code."""
 
 
 def close_all(client, plan, concurrency=8, progress=True):
@@ -251,7 +277,8 @@ def close_all(client, plan, concurrency=8, progress=True):
     bar = tqdm(total=len(plan.stale), desc="close", unit="conv", disable=not progress or not plan.stale)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flexops-janitor")
     try:
-        futures = {pool.submit(close_one, client, stale): i for i, stale in enumerate(plan.stale)}
+        futures = {pool.submit(close_one, client, stale, DEADLINE, plan.workspace): i
+                   for i, stale in enumerate(plan.stale)}
         for future in as_completed(futures):
             outcomes[futures[future]] = future.result()
             bar.update(1)
@@ -270,8 +297,9 @@ def close_all(client, plan, concurrency=8, progress=True):
     return CloseResult(ordered, interrupted, time.monotonic() - started)
 
 
-def verify_closed(client, plan):
-    """After closing: {conversation SID: its state now} and whether every planned one is closed."""
+def verify_closed(client, plan, since=None):
+    """After closing: {conversation SID: its state now}, whether every planned one is closed, and — with `since`
+    (when the closing ended, UTC) — the trace of each Page of a closed one (repair_trace): `ok` when all hold."""
     states = {}
     for stale in plan.stale:
         try:
@@ -282,7 +310,11 @@ def verify_closed(client, plan):
             states[stale.conversation_sid] = f"unknown ({exc.status})"
             continue
         states[stale.conversation_sid] = found.state if found is not None else "gone"
-    return {"states": states, "all_closed": all(v in ("closed", "gone") for v in states.values())}
+    all_closed = all(v in ("closed", "gone") for v in states.values())
+    pages = [s.page_id for s in plan.stale if states.get(s.conversation_sid) in ("closed", "gone") and s.page_id]
+    traces = repair_trace.trace_pages(client, pages, since) if since is not None and all_closed else []
+    return {"states": states, "all_closed": all_closed, "traces": traces,
+            "ok": all_closed and all(t["ok"] for t in traces)}
 
 
 def close_recorded(client, plan, record, concurrency=8, progress=False, lock=True, break_lock=False):
@@ -296,9 +328,14 @@ def close_recorded(client, plan, record, concurrency=8, progress=False, lock=Tru
     finally:
         if held is not None:
             held.release()
+    attempted = {o.conversation_sid for o in result.outcomes if o.status != "skipped"}
+    check = verify_closed(client, replace(plan, stale=[s for s in plan.stale if s.conversation_sid in attempted]),
+                          since=repair_trace.now())
+    result.verification = [{"target": f"{len(check['states'])} conversation(s)", "kind": "closed",
+                            "ok": check["all_closed"], "detail": "all closed" if check["all_closed"] else
+                            "not all closed: run the janitor again"}] + check["traces"]
     record("close", result.to_dict())
     record("summary", result.summary())
-    check = verify_closed(client, plan)
     record("verify", check)
     return result, check
 

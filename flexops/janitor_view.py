@@ -34,6 +34,8 @@ class CloseForm(Panel):
         self.say(f"{summary['status']}: {summary['ok']} closed, {summary['failed']} failed; verified closed: "
                  f"{'yes' if self.check['all_closed'] else 'no'}", problem=not self.result.ok)
         self.show_table(self.result.table(), "Results")
+        if self.check["traces"]:
+            self.show_table(notebook.verify_table(self.check["traces"]), "Trace of each Page after closing")
         return self.result
 
 

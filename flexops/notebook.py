@@ -240,8 +240,11 @@ def create_address(client, spec, update_existing=False, view=None):
 # --- apply results (runbook 40 and its Apply button) ----------------------------------------------------------
 
 def show_apply(result):
-    """The outcome table of an apply (`plan.apply_recorded` has recorded it for the run)."""
+    """The outcome table of an apply (`plan.apply_recorded` has recorded it for the run), and a repair's verify
+    (the resources as made, the Pages' traces after it) when it has one."""
     show_table(result.table(), f"Results: {result.summary()['status']}")
+    if getattr(result, "verification", ()):
+        show_table(verify_table(result.verification), "Verified (and traced)")
     return result
 
 
@@ -252,6 +255,22 @@ def raise_for_outcome(result):
         raise KeyboardInterrupt(f"the apply was interrupted: {result.summary()['skipped']} change(s) not started; "
                                 "run it again to finish")
     fail_if_failed(result.summary(), "changes")
+    bad = [r for r in getattr(result, "verification", ()) if not r["ok"]]
+    if bad:  # a repair's check afterwards (repair_trace): the change landed, the path is still broken
+        remedy = next((r.get("remedy") for r in bad if r.get("remedy")), "")
+        raise CheckFailed(f"the check after the repair failed for {', '.join(str(r.get('target')) for r in bad)}"
+                          + (f": {remedy}" if remedy else "; see the table above"))
+
+
+VERIFY_COLUMNS = ["target", "kind", "ok", "verdict", "detail", "remedy", "note"]
+
+
+def verify_table(rows):
+    """A repair's verify rows (resources as made, the Pages' traces) as a DataFrame, ✓/✗ in `ok`."""
+    import pandas as pd
+
+    return pd.DataFrame([{**{c: r.get(c) for c in VERIFY_COLUMNS}, "ok": "✓" if r.get("ok") else "✗"}
+                         for r in rows or []], columns=VERIFY_COLUMNS)
 
 
 # --- report chart (runbook 30) -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import addresses, retry
+from . import addresses, repair_trace, retry
 from .address_spec import MessengerAddress
 from .coerce import plain
 from .exceptions import FlexopsError, RollbackRefused
@@ -123,9 +123,14 @@ class RepairPlan:
         finally:
             if held is not None:
                 held.release()
-        record("verify", verify(client, self, result))
+        result.verification = verify(client, self, result, since=repair_trace.now())
+        record("verify", result.verification)
         record("summary", result.summary())
         return result
+
+
+class RepairResult(repair_trace.Verified, ApplyResult):
+    """An apply's result whose verify (the resources as made, the Pages' traces) counts toward ok / exit code."""
 
 
 def new_plan(client, repair, steps, source=None, notes=()):
@@ -301,15 +306,16 @@ def apply(client, plan, record=None):
         interrupted = True
     done = {id(o.change) for o in outcomes}
     outcomes += [Outcome(s, "skipped", "not started (interrupted)") for s in plan.steps if id(s) not in done]
-    result = ApplyResult(outcomes, interrupted, time.monotonic() - started)
+    result = RepairResult(outcomes, interrupted, time.monotonic() - started)
     result.gaps = gaps
     if record is not None:
         record("apply", result.to_dict())
     return result
 
 
-def verify(client, plan, result):
-    """Look at every resource a step changed: is it now as the step made it? [{target, kind, ok, detail}]."""
+def verify(client, plan, result, since=None):
+    """Look at every resource a step changed: is it now as the step made it? [{target, kind, ok, detail}]; then,
+    with `since` (when the repair ended, UTC), trace the Pages it was for (repair_trace)."""
     rows = []
     for outcome in result.outcomes:
         if outcome.status != "ok":
@@ -320,6 +326,8 @@ def verify(client, plan, result):
         ok = matches(step, now, step.desired)
         rows.append({"target": step.target, "kind": step.kind, "ok": ok,
                      "detail": "as the repair made it" if ok else "differs from what the repair made"})
+    if since is not None and all(r["ok"] for r in rows):
+        rows += repair_trace.trace_pages(client, repair_trace.pages_of_repair(client, plan, result.outcomes), since)
     return rows
 
 

@@ -24,7 +24,7 @@ DEADLINE = 60
 KINDS = ("account", "conversations services", "conversations configuration", "address configurations",
          "studio flows", "flex configuration", "taskrouter workspaces", "activities", "task channels",
          "task queues", "workflows", "legacy flex flows", "facebook pages", "conversations", "participants",
-         "messages")
+         "messages", "open tasks")
 
 
 class ReadOnly:
@@ -69,6 +69,7 @@ class Snapshot:
     workspaces: list = field(default_factory=list)
     flex_flows: list = field(default_factory=list)
     conversations: list = field(default_factory=list)
+    tasks: list = field(default_factory=list)  # the open Flex tasks of the copied conversations
 
 
 def _call(client, fn, what):
@@ -123,6 +124,7 @@ def read(client, conversations=0, step=lambda what: None):
     count = as_int("conversations", conversations, 0, 1000)
     if count:
         snap.conversations = _conversations(client, [s["sid"] for s in snap.services], count)
+        snap.tasks = _open_tasks(client, snap)
     step("conversations")
     return snap
 
@@ -185,6 +187,27 @@ def _conversations(client, services, count):
     return copied
 
 
+OPEN = ["pending", "reserved", "assigned", "wrapping"]
+
+
+def _open_tasks(client, snap):
+    """The open tasks of the copied conversations: without them every copied active conversation would look stale
+    on the twin (no agent sees it), and a janitor rehearsed there would close what the source's agents work on."""
+    copied = {c["sid"] for c in snap.conversations}
+    found = []
+    for ws in snap.workspaces:
+        channels = {sid: unique for sid, unique, _ in ws["channels"]}
+        listing = client.taskrouter.v1.workspaces(ws["sid"]).tasks
+        for t in _call(client, lambda: listing.list(assignment_status=OPEN, page_size=1000),
+                       f"list the open tasks of workspace {ws['sid']}"):
+            attributes = json.loads(t.attributes or "{}")
+            if attributes.get("conversationSid") in copied:
+                found.append({"sid": t.sid, "workspace": ws["sid"], "workflow": t.workflow_sid,
+                              "channel": channels.get(t.task_channel_sid, t.task_channel_unique_name or "default"),
+                              "attributes": attributes, "priority": t.priority, "timeout": t.timeout})
+    return found
+
+
 # --- writing -------------------------------------------------------------------------------------------------
 
 class Pseudonyms:
@@ -215,17 +238,27 @@ def new_twin_store(db_path):
 
 
 def write(snap, db_path, step=lambda what: None):
-    """Write the Snapshot into a new sandbox database; returns (counts by kind, the twin's credentials)."""
-    from .sandbox import seed
+    """Write the Snapshot into a new sandbox database as its main account: (counts by kind, its credentials)."""
+    store = new_twin_store(db_path)
+    counts, creds = write_account(store, snap, step=step)
+    store.set_setting("default_account", creds["account_sid"])
+    return counts, creds
+
+
+def write_account(store, snap, owner_sid=None, step=lambda what: None):
+    """One account of the twin, SID kept, with fresh credentials of its own — a subaccount of `owner_sid` (its
+    auth token then reached as on Twilio: in the main account's API 2010 listing): (counts by kind, credentials)."""
+    from .sandbox.api.models import STATUSES, AccountsBackend
     from .sandbox.conversations.models import ConversationsBackend
     from .sandbox.flex.models import FlexBackend
     from .sandbox.studio.models import StudioBackend
     from .sandbox.taskrouter.models import TaskRouterBackend
 
-    store = new_twin_store(db_path)
     acct = snap.account["sid"]
-    creds = seed.create_account(store, snap.account.get("friendly_name") or "twin", account_sid=acct)
-    store.set_setting("default_account", acct)
+    status = snap.account.get("status") if snap.account.get("status") in STATUSES else "active"
+    creds = AccountsBackend(store, None).create_account(snap.account.get("friendly_name") or "twin", status=status,
+                                                        owner_sid=owner_sid, account_sid=acct,
+                                                        api_key=owner_sid is None)
     counts = dict.fromkeys(KINDS, 0)
     counts["account"] = 1
     conversations = ConversationsBackend(store, acct)
@@ -311,6 +344,21 @@ def _write_conversations(store, conversations, snap, counts):
         counts["conversations"] += 1
         counts["participants"] += len(c["participants"])
         counts["messages"] += len(c["messages"])
+    _write_tasks(store, snap, alias, counts)
+
+
+def _write_tasks(store, snap, alias, counts):
+    """The copied conversations' open tasks, SIDs kept, customer identifiers in their attributes pseudonymised
+    (the twin has no workers: they wait as pending)."""
+    from .sandbox.taskrouter.models import TaskRouterBackend
+
+    taskrouter = TaskRouterBackend(store, snap.account["sid"])
+    known = {**alias.seen, **{k.split(":", 1)[1]: v.split(":", 1)[1] for k, v in alias.seen.items() if ":" in k}}
+    for t in snap.tasks:
+        attributes = {k: known.get(v, v) if isinstance(v, str) else v for k, v in t["attributes"].items()}
+        taskrouter.create_task(t["workspace"], t["workflow"], t["channel"], attributes, t["timeout"],
+                               t["priority"], sid=t["sid"])
+        counts["open tasks"] += 1
 
 
 def import_account(client, db_path, conversations=0, progress=False):

@@ -75,7 +75,7 @@ def sandbox(tmp_path, monkeypatch):
         monkeypatch.setenv("FLEXOPS_SANDBOX_TOKEN", server.control_token)
         monkeypatch.setenv("FLEXOPS_TARGET", "sandbox")
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
-                     "TWILIO_PROFILE", "TWILIO_REGION", "TWILIO_EDGE"):
+                     "TWILIO_PROFILE", "TWILIO_REGION", "TWILIO_EDGE", "FLEXOPS_SANDBOX_ACCOUNT"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("TWILIO_CLI_CONFIG", os.fspath(tmp_path / "no-twilio-cli.json"))
         yield RunningSandbox(server, demo)

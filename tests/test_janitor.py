@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from flexops import audit, janitor, run_folder, trace
+from flexops import audit, janitor, repair_trace, run_folder, trace
 from flexops.exceptions import ValidationError
 from test_plan import cli, workdir  # noqa: F401  (fixture)
 
@@ -101,19 +101,67 @@ def test_close_verify_then_the_next_message_reaches_flex_again(client, sandbox, 
     assert states(client) == {first: "closed", second: "closed"}
     folder = run_folder.find_run("latest")
     results = json.loads((folder / run_folder.RESULTS).read_text())
-    assert results["verify"] == {"states": {first: "closed", second: "closed"}, "all_closed": True}
+    check = results["verify"]
+    assert check["states"] == {first: "closed", second: "closed"} and check["all_closed"] and check["ok"]
+    traced, = check["traces"]  # one trace for the Page of both: no message since, every hop's configuration passes
+    assert traced["target"] == f"messenger:{PAGE}" and traced["verdict"] == "no_message" and traced["ok"]
+    assert "send a test message" in traced["note"] and "send a test message" in result.output
+    assert results["summary"]["verify_failed"] == 0
     assert {s["conversation_sid"] for s in results["plan"]["stale"]} == {first, second}
     assert closes(folder) == {first: [200], second: [200]}
     assert run_folder.verify_run(folder)[0]
 
+    closed_at = repair_trace.now()
+    time.sleep(1)  # a message stamped in the closing's own second is not taken as written after it
     reply = sandbox.control.simulate_inbound(PAGE, "7000001", "Is anyone there now?")
     assert reply["conversation_created"] and reply["conversation_sid"] not in (first, second)
     assert reply["studio_execution_sid"] and reply["task_sid"]
-    healed = trace.trace(client, PAGE)
-    assert healed.verdict in ("reached_flex", "reached_agent") and healed.broken_hop is None, healed.summary()
+    healed, = repair_trace.trace_pages(client, [PAGE], closed_at)  # the check after closing, with a new message
+    assert healed["ok"] and healed["verdict"] in ("reached_flex", "reached_agent"), healed
+    assert not healed["note"] and not healed["remedy"]
 
     rerun = cli("janitor", "--idle", "0s", "--yes", "--no-progress")  # converged: nothing left to close
     assert rerun.exit_code == 0 and "Nothing to do" in rerun.output
+
+
+def test_a_page_still_broken_after_closing_fails_the_janitor_with_the_trace_remedy(client, sandbox, workdir):
+    address(client, sandbox)
+    stale, = conversations_with_ended_tasks(client, sandbox, customers(1))
+    legacy = client.flex_api.v1.flex_flow.create(  # a second breakage on the same path: a legacy Flex Flow
+        friendly_name="Old Messenger", chat_service_sid=sandbox.demo["chat_service_sid"], channel_type="facebook",
+        contact_identity=f"messenger:{PAGE}", integration_type="studio",
+        integration_flow_sid=sandbox.demo["messaging_flow_sid"], enabled=True)
+    result = cli("janitor", "--idle", "0s", "--yes", "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert states(client)[stale] == "closed"  # the close itself worked
+    assert f"flexops legacy retire {legacy.sid}" in result.output  # the trace's remedy
+    results = json.loads((run_folder.find_run("latest") / run_folder.RESULTS).read_text())
+    traced, = results["verify"]["traces"]
+    assert not traced["ok"] and traced["broken_hop"] == "address" and not results["verify"]["ok"]
+    assert results["summary"]["status"] == "verify failed" and results["summary"]["verify_failed"] == 1
+    assert json.loads((run_folder.find_run("latest") / "manifest.json").read_text())["exit_code"] == 1
+
+
+def test_a_conversation_that_changed_since_the_plan_is_left_alone(client, sandbox):
+    """Closing cannot be undone, so each conversation is looked at again right before: a message since the plan
+    or a Flex task opened for it leaves it active (skipped, exit 1), the others are closed."""
+    address(client, sandbox)
+    wrote, taken, idle_one = conversations_with_ended_tasks(client, sandbox, customers(3))
+    plan = janitor.find_stale(client, idle="0s")
+    assert {s.conversation_sid for s in plan.stale} == {wrote, taken, idle_one}
+    time.sleep(1)  # Twilio stamps to the second
+    sandbox.control.simulate_inbound(PAGE, "7000001", "Me again")  # lands in `wrote` (it is still active)
+    client.taskrouter.v1.workspaces(sandbox.demo["workspace_sid"]).tasks.create(
+        workflow_sid=sandbox.demo["workflow_sid"], attributes=json.dumps({"conversationSid": taken}))
+    recorded = {}
+    result, check = janitor.close_recorded(client, plan, recorded.__setitem__, lock=False)
+    by_sid = {o.conversation_sid: o for o in result.outcomes}
+    assert by_sid[wrote].status == "skipped" and "a new message since the plan" in by_sid[wrote].result
+    assert by_sid[taken].status == "skipped" and "Flex task was opened" in by_sid[taken].result
+    assert by_sid[idle_one].status == "ok"
+    assert states(client) == {wrote: "active", taken: "active", idle_one: "closed"}
+    assert check["states"] == {idle_one: "closed"} and check["all_closed"]  # only the ones it closed
+    assert result.exit_code == 1 and recorded["summary"]["skipped"] == 2
 
 
 def test_rollback_of_a_janitor_run_refuses_even_with_force(client, sandbox, workdir):

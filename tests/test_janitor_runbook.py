@@ -35,6 +35,9 @@ def test_confirm_closes_records_the_outcome_and_verifies(sandbox, client, run):
     result = run(RUNBOOK, idle="0s", confirm=True)
     assert result.error is None
     assert result.results["close"]["summary"]["ok"] == 3 and result.results["verify"]["all_closed"]
+    traced, = result.results["verify"]["traces"]  # the Page of the closed conversations, traced once
+    assert traced["ok"] and traced["verdict"] == "no_message" and result.results["verify"]["ok"]
+    assert "Trace of each Page after closing" in result.output.read_text()
     assert states(client) == {sid: "closed" for sid in made}
     again = run(RUNBOOK, idle="0s", confirm=True)  # converged: nothing left
     assert again.error is None and again.results["plan"]["stale"] == [] and "close" not in again.results

@@ -22,11 +22,13 @@ LAYERS = [
     ("the domain", {"studio", "address_spec", "addresses", "evidence", "evidence_scan", "silence",
                     "first_message", "path_checks", "checks", "trace_hops",
                     "trace_collect", "trace", "trace_many", "inventory", "fleet", "desired", "plan", "repairs",
-                    "legacy", "routing", "rollback", "janitor", "twin"}),
+                    "legacy", "routing", "rollback", "janitor", "twin", "twin_fleet",
+                    "repair_trace"}),
     ("presentation for runbooks", {"charts", "notebook", "widgets", "params", "ui", "trace_view", "janitor_view",
                                    "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "notify", "runs_dashboard", "demo"}),
-    ("the CLI", {"cli_accounts", "cli_notify", "cli_changes", "cli_trace", "cli_janitor", "cli_twin", "cli_repairs", "cli",
+    ("the CLI", {"cli_accounts", "cli_notify", "cli_changes", "cli_trace", "cli_janitor", "cli_twin", "cli_repairs",
+                 "cli",
                  "__init__"}),  # __init__: the public API, re-exported
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}

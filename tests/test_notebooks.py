@@ -332,9 +332,13 @@ def test_flexops_demo_runs_the_whole_sequence(tmp_path, monkeypatch):
     assert any("50 trace routing" in line and "trace: broken at flex" in line for line in lines)
     assert any("70 routing fix" in line for line in lines)
     assert any("50 trace healthy" in line and "trace: reached_" in line for line in lines)
+    assert any("70 routing fix" in line and "trace after: no_message" in line for line in lines)
+    assert any("50 trace legacy" in line and "trace: no_message at address" in line for line in lines)
+    assert any("70 legacy retire" in line and "succeeded; trace after: no_message" in line for line in lines)
+    assert any("50 trace retired" in line and "trace: reached_" in line for line in lines)
     janitor, repair = "60_close_stale_conversations.ipynb", "70_repair_routing_and_legacy.ipynb"
     assert [p.name for p in executed] == [CONNECT, CREATE, VERIFY, TRACE, TRACE, janitor, TRACE, repair, TRACE,
-                                          REPORT, CREATE]
+                                          TRACE, repair, TRACE, REPORT, CREATE]
     assert all(not str(p).startswith(str(NOTEBOOKS)) for p in executed)
     html = next(out.glob("*/inventory.html"))
     assert str(html) in done.output and "Acme Outdoor Gear" in html.read_text()

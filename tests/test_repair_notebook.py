@@ -7,7 +7,8 @@ import pytest
 from flexops import addresses
 
 from test_notebooks import run  # noqa: F401 - the fixture
-from test_repairs import FACEBOOK_ONLY, facebook_only, flows, make_legacy_flow, page_of, workflow_config
+from test_repairs import (FACEBOOK_ONLY, facebook_only, flows, make_address, make_legacy_flow, page_of,
+                          workflow_config)
 
 pytestmark = pytest.mark.notebook
 REPAIR = "70_repair_routing_and_legacy.ipynb"
@@ -37,6 +38,21 @@ def test_legacy_repair_with_replace_moves_the_page(sandbox, client, run):  # noq
     assert [r["collides"] for r in done.results["legacy_flows"]] == [False]  # no address yet when listed
     assert not flows(client) and addresses.find(client, page) is not None
     assert done.results["gaps"][0]["group"] == f"messenger:{page}"
+    traced, = [r for r in done.results["verify"] if r["kind"] == "trace"]  # the Page traced after the repair
+    assert traced["target"] == f"messenger:{page}" and traced["ok"] and "send a test message" in traced["note"]
+    assert "Verified (and traced)" in done.output.read_text()
+
+
+def test_a_repair_whose_page_is_still_broken_ends_the_run_with_the_trace_remedy(sandbox, client, run):  # noqa: F811
+    page = page_of(sandbox)
+    make_address(client, sandbox.demo, page)
+    facebook_only(client, sandbox.demo)
+    legacy_flow = make_legacy_flow(client, sandbox.demo, page)  # still holds the Page: the trace stays broken
+    done = run(REPAIR, confirm=True)
+    assert done.error is not None and done.error.ename == "CheckFailed", done.error
+    assert f"flexops legacy retire {legacy_flow.sid}" in done.error.evalue
+    assert done.results["summary"]["status"] == "verify failed"
+    assert "channelType IN ['facebook', 'messenger']" in json.dumps(workflow_config(client, sandbox.demo))
 
 
 def test_a_bad_repair_parameter_stops_before_any_call(sandbox, run):  # noqa: F811

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from flexops import addresses, audit, legacy, repairs, routing, trace
+from flexops import addresses, audit, legacy, repair_trace, repairs, routing, trace
 from flexops.address_spec import MessengerAddress
 
 import test_plan
@@ -124,6 +124,8 @@ def test_retire_with_replace_moves_the_page_and_rollback_puts_the_flex_flow_back
     assert done.exit_code == 0, done.output
     assert "s between retiring the Flex Flow and creating the address" in done.output
     assert f"verified messenger:{page}: as the repair made it" in done.output
+    assert f"verified messenger:{page}: trace: No inbound message" in done.output  # the Page traced after it
+    assert "note: no message since the repair" in done.output
     assert flow.sid not in flows(client)
     config = addresses.find(client, page)
     assert config.auto_creation["studio_flow_sid"] == sandbox.demo["messaging_flow_sid"]
@@ -132,6 +134,8 @@ def test_retire_with_replace_moves_the_page_and_rollback_puts_the_flex_flow_back
     run = last_run(workdir, "legacy-retire")
     results = json.loads((run / "results.json").read_text())
     assert results["repair"]["steps"][0]["before"]["integration"]["retry_count"] == 2  # the full configuration
+    traced = [r for r in results["verify"] if r["kind"] == "trace"]
+    assert [(r["target"], r["verdict"], r["ok"]) for r in traced] == [(f"messenger:{page}", "no_message", True)]
     assert results["gaps"][0]["gap_s"] >= 0
     audit_lines = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     assert [(r["method"], r["product"]) for r in audit_lines if r["event"] == "answered"] == [
@@ -183,7 +187,12 @@ def test_bad_arguments_are_refused_before_any_change(sandbox, client, workdir):
         result = cli("legacy", "retire", *args, "--yes")
         assert result.exit_code == 2 and text in result.output, result.output
     assert cli("routing", "fix", "WW" + "0" * 32, "--yes").exit_code == 2
+    facebook_only(client, sandbox.demo)
+    for args in (("legacy", "retire", flow.sid), ("routing", "fix")):  # no --yes and no terminal to ask on
+        refused = cli(*args)
+        assert refused.exit_code == 2 and "without confirmation" in refused.output, refused.output
     assert flow.sid in flows(client)
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
 
 
 def test_faults_on_the_flex_flow_and_address_calls_converge_without_duplicates(sandbox, client, workdir):
@@ -220,16 +229,60 @@ def test_routing_fix_makes_the_trace_healthy_and_rollback_restores_the_filter(sa
     assert done.exit_code == 0, done.output
     assert "-        \"expression\": \"channelType == 'facebook'\"" in done.output  # the before/after diff
     assert f"verified {sandbox.demo['workflow_sid']}: as the repair made it" in done.output
+    assert f"verified messenger:{page}: trace: No inbound message" in done.output  # the old message set aside
+    fixed_at = repair_trace.now()
     run = last_run(workdir, "routing-fix").name
+    results = json.loads((workdir / "runs" / run / "results.json").read_text())
+    assert [(r["target"], r["ok"]) for r in results["verify"] if r["kind"] == "trace"] == [(f"messenger:{page}", True)]
     assert cli("routing", "check").exit_code == 0
+    time.sleep(1)  # a message stamped in the fix's own second is not taken as written after it
     reply = sandbox.control.simulate_inbound(page, "messenger:900002", "hello again")
     healthy = trace.trace(client, page, conversation_sid=reply["conversation_sid"])
     assert hop(healthy, "flex").status == "pass" and healthy.reached_flex
+    after, = repair_trace.trace_pages(client, [page], fixed_at)  # the verify's trace, now with a new message
+    assert after["ok"] and after["verdict"] in ("reached_flex", "reached_agent") and not after["note"], after
     assert cli("routing", "fix", "--yes").output.count("Nothing to do") == 1
 
     undo = cli("rollback", run, "--yes")
     assert undo.exit_code == 0, undo.output
     assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+
+
+def test_a_routing_fix_on_a_path_still_broken_fails_its_verify_with_the_trace_remedy(sandbox, client, workdir):
+    page = page_of(sandbox)
+    make_address(client, sandbox.demo, page)
+    facebook_only(client, sandbox.demo)
+    legacy_flow = make_legacy_flow(client, sandbox.demo, page)  # a second breakage on the Page's path
+    done = cli("routing", "fix", "--yes")
+    assert done.exit_code == 1, done.output
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] != FACEBOOK_ONLY
+    assert f"remedy: Retire the legacy Flex Flow: flexops legacy retire {legacy_flow.sid}" in done.output
+    run = last_run(workdir, "routing-fix")
+    results = json.loads((run / "results.json").read_text())
+    traced, = [r for r in results["verify"] if r["kind"] == "trace"]
+    assert traced["broken_hop"] == "address" and not traced["ok"]
+    assert results["summary"]["status"] == "verify failed" and results["summary"]["verify_failed"] == 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["exit_code"] == 1 and manifest["status"] == "failed"
+    undo = cli("rollback", run.name, "--yes")  # a run whose verify failed is undone like any other
+    assert undo.exit_code == 0, undo.output
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+
+
+def test_the_pages_a_routing_fix_traces_are_those_reaching_the_workflow_and_at_most_max_pages(sandbox, client,
+                                                                                                monkeypatch):
+    first, second, third = (page_of(sandbox, i) for i in range(3))
+    make_address(client, sandbox.demo, first)
+    make_address(client, sandbox.demo, second)
+    addresses.create(client, MessengerAddress.from_params(  # the draft flow has no Send to Flex: not this path
+        page_id=third, integration="studio", studio_flow_sid=sandbox.demo["draft_flow_sid"], retry_count=3))
+    assert sorted(repair_trace.pages_through(client, [sandbox.demo["workflow_sid"]])) == sorted([first, second])
+    assert repair_trace.pages_through(client, ["WW" + "0" * 32]) == []
+    monkeypatch.setattr(repair_trace, "MAX_PAGES", 1)
+    rows = repair_trace.trace_pages(client, [first, second, first], repair_trace.now())
+    assert [(r["target"], r["verdict"], r["ok"]) for r in rows] == [
+        (f"messenger:{first}", "no_message", True), ("1 more Page(s)", "not traced", True)]
+    assert f"flexops trace {first} --wait 120" in rows[0]["note"]
 
 
 def test_routing_rollback_is_refused_when_the_workflow_changed_since_unless_forced(sandbox, client, workdir):
@@ -244,6 +297,26 @@ def test_routing_rollback_is_refused_when_the_workflow_changed_since_unless_forc
         "channelType == 'messenger'"
     assert cli("rollback", run, "--yes", "--force").exit_code == 0
     assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+
+
+def test_a_repair_waits_for_no_one_while_the_account_is_locked(sandbox, client, workdir):
+    """One change at a time per account: a running apply / janitor / repair holds the lock; a repair (CLI or
+    runbook) started meanwhile changes nothing and says who holds it."""
+    from flexops.exceptions import LockHeld
+    from flexops.lock import AccountLock
+
+    facebook_only(client, sandbox.demo)
+    flow = make_legacy_flow(client, sandbox.demo, page_of(sandbox))
+    with AccountLock(client.account_sid, "20260101T000000Z-apply-other").acquire():
+        for args in (["routing", "fix", "--yes"], ["legacy", "retire", flow.sid, "--yes"],
+                     ["janitor", "--idle", "0s", "--yes"]):
+            refused = cli(*args)
+            assert refused.exit_code == 1 and "20260101T000000Z-apply-other" in refused.output, refused.output
+        with pytest.raises(LockHeld):
+            routing.plan_fix(client).apply_recorded(client, lambda key, value: None)
+    assert workflow_config(client, sandbox.demo)["task_routing"]["filters"][0]["expression"] == FACEBOOK_ONLY
+    assert flow.sid in flows(client)
+    assert cli("routing", "fix", "--yes").exit_code == 0  # released: the repair runs
 
 
 # --- kill -9 ---------------------------------------------------------------------------------------------------
@@ -271,6 +344,55 @@ def test_kill_9_mid_retire_then_rerun_converges(sandbox, client, workdir):
     assert "took over a stale lock" in rerun.output
     assert not flows(client)
     assert sorted(c.address for c in addresses.list_messenger(client)) == sorted(f"messenger:{p}" for p in pages)
+
+
+@pytest.mark.slow  # starts a process
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "ctrl-c"])
+def test_kill_9_or_ctrl_c_mid_routing_fix_then_rerun_converges(sandbox, client, workdir, sig):
+    facebook_only(client, sandbox.demo)
+    space = client.taskrouter.v1.workspaces(sandbox.demo["workspace_sid"])
+    second = space.workflows.create(friendly_name="VIP", configuration=json.dumps({"task_routing": {"filters": [{
+        "expression": FACEBOOK_ONLY, "targets": [{"queue": sandbox.demo["queue_sid"]}]}]}}))
+    sids = [sandbox.demo["workflow_sid"], second.sid]
+
+    def fixed():  # read in the sandbox's database: no request, no latency
+        acct = sandbox.demo["account_sid"]
+        return [FACEBOOK_ONLY not in sandbox.store.get(acct, "taskrouter_workflow", sid)["configuration"]
+                for sid in sids]
+    sandbox.control.set_latency(500)
+    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "routing", "fix", "--yes"], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(fixed()):  # the first workflow is fixed: the repair is under way
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(proc.pid, sig)
+    finally:
+        proc.wait(timeout=30)
+    sandbox.control.set_latency(0)
+    assert fixed() == [True, False]  # stopped half-way
+    if sig == signal.SIGINT:  # exit codes as for runs: 130, the run folder says interrupted
+        assert proc.returncode == 130
+        manifest = json.loads((last_run(workdir, "routing-fix") / "manifest.json").read_text())
+        assert (manifest["status"], manifest["exit_code"]) == ("interrupted", 130)
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    rerun = cli("routing", "fix", "--yes")
+    assert rerun.exit_code == 0, rerun.output
+    assert "1 to update" in rerun.output  # only what is left
+    assert ("took over a stale lock" in rerun.output) == (sig == signal.SIGKILL)
+    assert fixed() == [True, True]
+    assert cli("routing", "check").exit_code == 0
+
+
+def test_an_unreachable_target_is_exit_3_for_every_repair(sandbox, workdir, monkeypatch):
+    monkeypatch.setenv("FLEXOPS_SANDBOX_URL", "http://127.0.0.1:9")  # nothing listens there
+    for args in (["routing", "fix", "--yes"], ["routing", "check"], ["legacy", "list"],
+                 ["legacy", "retire", "--all-facebook", "--yes"], ["janitor", "--yes"],
+                 ["sandbox", "import", "--db", "twin.db", "--accounts", "all"]):
+        result = cli(*args)
+        assert result.exit_code == 3, (args, result.output)
 
 
 def test_a_failed_retire_stops_its_page_and_the_run_says_so(sandbox, client, workdir):

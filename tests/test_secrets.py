@@ -208,6 +208,35 @@ def test_janitor_and_sandbox_import_keep_secrets_out(secret_sandbox, tmp_path, m
         assert secret not in closed.output and secret not in imported.output
 
 
+def test_confirmed_repair_runbook_and_fleet_import_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
+    """Runbook 70 confirmed (its verify traces the Page) and `sandbox import --accounts all`: no secret in any
+    file of the run folder or the twin, nor in what they print."""
+    server, demo = secret_sandbox
+    monkeypatch.setenv("FLEXOPS_LOCK_DIR", os.fspath(tmp_path / "locks"))
+    client = connect()
+    page = demo["pages"][0]["page_id"]
+    client.conversations.v1.address_configurations.create(
+        type="messenger", address=f"messenger:{page}", auto_creation_enabled=True, auto_creation_type="studio",
+        auto_creation_studio_flow_sid=demo["messaging_flow_sid"])
+    client.taskrouter.v1.workspaces(demo["workspace_sid"]).workflows(demo["workflow_sid"]).update(
+        configuration=json.dumps({"task_routing": {"filters": [{"expression": "channelType == 'facebook'",
+                                                                 "targets": [{"queue": demo["queue_sid"]}]}]}}))
+    confirmed, folder = flexops_run(tmp_path, ROOT / "notebooks" / "70_repair_routing_and_legacy.ipynb",
+                                    "-p", "confirm", "true")
+    assert confirmed.exit_code == 0, confirmed.output
+    results = json.loads((folder / "results.json").read_text())
+    assert [r["target"] for r in results["verify"] if r["kind"] == "trace"] == [f"messenger:{page}"]
+    assert_clean(folder, secrets_of(demo), confirmed.output)
+    imported = CliRunner().invoke(main, ["sandbox", "import", "--db", os.fspath(tmp_path / "twin.db"),
+                                         "--accounts", "all", "--conversations", "5"])
+    assert imported.exit_code == 0, imported.output
+    for path in tmp_path.glob("twin.db*"):
+        for secret in secrets_of(demo):
+            assert secret.encode() not in path.read_bytes(), f"a secret leaked into {path.name}"
+    for secret in secrets_of(demo):
+        assert secret not in imported.output
+
+
 @pytest.fixture
 def wrong_token_sandbox(secret_sandbox, monkeypatch):
     """The same sandbox, but its control plane hands out a wrong token: every Twilio call gets 401 / 20003."""
@@ -297,7 +326,8 @@ def test_repair_runs_keep_secrets_out(secret_sandbox, tmp_path, monkeypatch):
         configuration=json.dumps(config))
     runs_dir = tmp_path / "runs"
     outputs = []
-    for args in (["legacy", "retire", flow.sid, "--replace"], ["routing", "fix"], ["rollback", "latest"],
+    # routing first: a retire's verify traces the Page, and with the routing still facebook-only it would fail
+    for args in (["routing", "fix"], ["legacy", "retire", flow.sid, "--replace"], ["rollback", "latest"],
                  ["rollback", "latest"]):
         result = CliRunner().invoke(main, [*args, "--yes", "--runs-dir", os.fspath(runs_dir)])
         assert result.exit_code == 0, result.output

@@ -157,7 +157,7 @@ def test_refusals(source, client, tmp_path):
         twin.import_account(client, tmp_path / "twin.db")
     refused = CliRunner().invoke(main, ["sandbox", "import", "--db", str(tmp_path / "other.db"), "--accounts",
                                         "AC" + "0" * 32])
-    assert refused.exit_code == 2 and "only the account of the credentials" in refused.output
+    assert refused.exit_code == 2 and "not subaccounts of the main account" in refused.output
     twin.read_only(client)
     with pytest.raises(FlexopsError, match="reads the source account only"):
         client.conversations.v1.services.create(friendly_name="not on the source")

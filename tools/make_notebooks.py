@@ -544,7 +544,9 @@ notebook.record("plan", the_plan.to_dict())'''),
 Headless, only with `confirm = True`; interactive, only when you click **Close**. One janitor at a time per account
 (the account lock). A close that fails (429, 5xx) is retried only after the conversation was read again, so nothing
 is closed twice; running the runbook again after an interruption finishes the job. Afterwards every planned
-conversation is read back: `verify` in `results.json` says whether all are closed."""),
+conversation is read back, and each Page of a closed one is traced (`verify` in `results.json`: closed, and the
+trace's verdict per Page). With no message since the closing, the trace judges each hop's configuration: all
+passing is ok, with a note to send a test message; a hop still broken fails the run with the trace's remedy."""),
         code('''
 result = None
 if params["interactive"]:  # the button is disabled when there is nothing to close
@@ -555,12 +557,13 @@ elif not the_plan.stale:
 elif params["confirm"]:
     result, check = janitor.close_recorded(client, the_plan, notebook.record, concurrency=params["concurrency"])
     notebook.show_table(result.table(), f"Results: {result.summary()['status']}; verified closed: {check['all_closed']}")
+    notebook.show_table(notebook.verify_table(check["traces"]), "Trace of each Page after closing")
 else:
     print("confirm is False: nothing was changed. " + janitor.IRREVERSIBLE + " Run again with confirm = True.")'''),
         md("""## 5 · Outcome
 The customer's next message now starts a new conversation and a Studio execution: trace it with
 `50_trace_messenger_message` (or `flexops trace PAGE --wait 120` while you write to the Page). A headless run with a
-failed close ends non-zero here, after the results were saved."""),
+failed close, or a Page whose trace is still broken, ends non-zero here, after the results were saved."""),
         code('''
 if result is not None:
     notebook.raise_for_outcome(result)'''),
@@ -633,7 +636,10 @@ Headless, the plan is applied only with `confirm = True`; interactive, only when
 order (Flex Flow calls about one a second, Twilio's limit); throttling is waited out and a call whose answer was
 lost is checked against the account before any retry. Each changed resource is then fetched back and compared
 with what the repair made; with `replace`, the gap between retiring the Flex Flow and creating the address is
-shown. Check the path afterwards with runbook 50 (trace)."""),
+shown. Then the Pages the repair was for are traced (routing: the Pages whose flow's Send to Flex uses a fixed
+workflow; legacy: the Pages of the retired Flex Flows that now have a Conversations address). With no message since
+the repair, the trace judges each hop's configuration: all passing is ok, with a note to send a test message
+(runbook 50 then traces it); a hop still broken fails the run with the trace's remedy."""),
         code('''
 result = None
 if params["interactive"]:  # the Apply button (disabled when there is nothing to repair)
@@ -643,10 +649,7 @@ elif not the_plan.pending:
     print("Nothing to do: nothing to repair.")
 elif params["confirm"]:
     result = plan.apply_recorded(client, the_plan, notebook.record)
-    notebook.show_apply(result)
-    import pandas as pd
-    notebook.show_table(pd.DataFrame(notebook.results().get("verify") or [], columns=["target", "kind", "ok",
-                                                                                      "detail"]), "Verified")
+    notebook.show_apply(result)  # the outcomes, then what was verified and traced
     for line in legacy.gaps_text(notebook.results().get("gaps")):
         print(line)
 else:
@@ -664,8 +667,8 @@ if result is not None and notebook.run_dir() is not None and (notebook.run_dir()
 else:
     print("Nothing to undo here (or not an audited run: use `flexops run` to get one that can be rolled back).")'''),
         md("""## 7 · Outcome
-A headless run with a failed step ends non-zero here, after the results were saved; running it again changes
-only what is still to do."""),
+A headless run with a failed step, or a Page whose trace is still broken, ends non-zero here, after the results
+were saved; running it again changes only what is still to do."""),
         code('''
 if result is not None:
     notebook.raise_for_outcome(result)'''),

@@ -253,15 +253,17 @@ class TaskRouterBackend:
     # --- tasks -------------------------------------------------------------------------------------------
 
     def create_task(self, workspace_sid, workflow_sid, task_channel="default", attributes=None, timeout=86400,
-                    priority=0, db=None, actor_sid=None):
-        """A task routed at once by its workflow (and offered to a free matching worker)."""
+                    priority=0, db=None, actor_sid=None, sid=None):
+        """A task routed at once by its workflow (and offered to a free matching worker); `sid` keeps a copied
+        task's (a twin)."""
         self._get("workspace", workspace_sid)
         workflow = self._get("workflow", workflow_sid, workspace_sid)
         channel = self.channel_by_name(workspace_sid, task_channel or "default")
         attributes = self._attributes(attributes if attributes is not None else "{}")
         if not 1 <= timeout <= 2592000:
             raise invalid(f"Invalid Timeout {timeout}: must be between 1 and 2592000 seconds")
-        task = records.task(self.account_sid, workspace_sid, workflow, channel, attributes, timeout, priority or 0)
+        task = records.task(self.account_sid, workspace_sid, workflow, channel, attributes, timeout, priority or 0,
+                            sid=sid)
         with transaction(self.store, db) as db:
             self.store.insert(db, self.account_sid, KIND["task"], task["sid"], task, parent=workspace_sid)
             routing.record_event(self.store, db, self.account_sid, workspace_sid, "task.created", "task", task,

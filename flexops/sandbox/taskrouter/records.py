@@ -107,8 +107,8 @@ def worker(account_sid, workspace_sid, friendly_name, attributes, activity_recor
                         "worker_statistics": f"{url}/Statistics"})
 
 
-def task(account_sid, workspace_sid, workflow_record, channel_record, attributes, timeout, priority):
-    sid, stamp = new_sid("WT"), now()
+def task(account_sid, workspace_sid, workflow_record, channel_record, attributes, timeout, priority, sid=None):
+    sid, stamp = sid or new_sid("WT"), now()
     url = f"{BASE}/{workspace_sid}/Tasks/{sid}"
     return _base(account_sid, sid, stamp, url, workspace_sid=workspace_sid, attributes=json.dumps(attributes),
                  addons="{}", age=0, assignment_status="pending", priority=priority, reason=None, timeout=timeout,
