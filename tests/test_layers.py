@@ -28,8 +28,7 @@ LAYERS = [
                                    "report_io", "reports"}),
     ("runs", {"run_parameters", "runs", "run_index", "notify", "runs_dashboard", "demo"}),
     ("the CLI", {"cli_accounts", "cli_notify", "cli_changes", "cli_trace", "cli_janitor", "cli_twin", "cli_repairs",
-                 "cli",
-                 "__init__"}),  # __init__: the public API, re-exported
+                 "cli", "__init__"}),  # __init__: the public API, re-exported
 ]
 SANDBOX_MAY_IMPORT = {"flexops.exceptions", "flexops.task_expressions"}
 MAX_LINES = 400
