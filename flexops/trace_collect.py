@@ -44,16 +44,16 @@ def attributes_of(raw):
 # --- finding the message -------------------------------------------------------------------------------------
 
 def page_conversations(client, page_address, since, services=(None,), max_conversations=MAX_CONVERSATIONS,
-                       stop=None):
+                       proceed=None):
     """(service, conversation) pairs of `page_address`'s conversations created since `since` or still active (a
     follow-up lands in an active one), found through each conversation's participants (proxy_address is the Page).
-    `stop` (a threading.Event), once set, ends the scan early: the requests not yet sent are not sent."""
+    `proceed()` is asked before each request (it may block): False ends the scan, the rest unsent."""
     seen, candidates = {}, []
-    stopped = stop.is_set if stop is not None else lambda: False
+    proceed = proceed or (lambda: True)
     for service in services:
         conversations = conversations_of(client, service)
         for kwargs in ({"start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, {"state": "active"}):
-            if stopped():
+            if not proceed():
                 return []
             found = call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
                           "list conversations")
@@ -61,7 +61,7 @@ def page_conversations(client, page_address, since, services=(None,), max_conver
                 seen.setdefault(conversation.sid, (service, conversation))
     with ThreadPoolExecutor(WORKERS) as pool:
         pairs = list(seen.values())[:max_conversations]
-        proxies = pool.map(lambda pair: set() if stopped() else _proxies(client, *pair), pairs)
+        proxies = pool.map(lambda pair: _proxies(client, *pair) if proceed() else set(), pairs)
         candidates = [pair for pair, proxy in zip(pairs, proxies) if page_address in proxy]
     return candidates
 
@@ -300,14 +300,15 @@ def wait_for_message(client, page_address, services, seconds, on_tick=None, inte
     stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
     watched, others, baseline = [], set(), {}  # others: new conversations of other Pages (a Page never changes)
     background = ThreadPoolExecutor(1)  # not a `with`: answering must not wait for the scan to finish
-    done = threading.Event()  # ends the scan as soon as we answer: its requests would slow the trace that follows
+    pace = ScanPace()
     try:
         scan = background.submit(lambda: [(s, c.sid) for s, c in page_conversations(
-            client, page_address, start, services, max_conversations, stop=done) if c.state == "active"])
+            client, page_address, start, services, max_conversations, proceed=pace.proceed) if c.state == "active"])
         deadline, first = time.monotonic() + seconds, True
         with ThreadPoolExecutor(WORKERS) as pool:  # a poll's own lookups, at once
             while True:
                 polled = time.monotonic()
+                pace.polling.set()
                 if on_tick:
                     on_tick(seconds - max(0.0, deadline - polled))
                 for service in services:
@@ -333,10 +334,24 @@ def wait_for_message(client, page_address, services, seconds, on_tick=None, inte
                         return service, sid, message
                 if polled + interval >= deadline:
                     return None
+                pace.polling.clear()
                 time.sleep(max(0.0, polled + interval - time.monotonic()))
     finally:
-        done.set()
+        pace.done.set()
         background.shutdown(wait=False, cancel_futures=True)
+
+
+class ScanPace:
+    """The background scan gives way: it holds its next requests while a poll runs (a poll's few requests decide
+    how soon a message is reported) and ends once the wait answers (its requests would slow the trace after)."""
+
+    def __init__(self):
+        self.polling, self.done = threading.Event(), threading.Event()
+
+    def proceed(self):
+        while self.polling.is_set() and not self.done.is_set():
+            time.sleep(0.02)
+        return not self.done.is_set()
 
 
 def _stamped_after(stamp, start):

@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS resources (seq INTEGER PRIMARY KEY AUTOINCREMENT, acc
     kind TEXT NOT NULL, sid TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
     UNIQUE (kind, sid), UNIQUE (account_sid, kind, key));
 CREATE INDEX IF NOT EXISTS resources_list ON resources (account_sid, kind, parent, seq);
+CREATE INDEX IF NOT EXISTS taskrouter_task_deadlines ON resources (account_sid, parent,
+    json_extract(data, '$.assignment_status'), json_extract(data, '$._created_at') + json_extract(data, '$.timeout'))
+    WHERE kind = 'taskrouter_task';
 CREATE TABLE IF NOT EXISTS pages (account_sid TEXT NOT NULL, page_id TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (account_sid, page_id));
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,

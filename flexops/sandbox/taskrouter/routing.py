@@ -205,17 +205,21 @@ def finish_task(store, db, account_sid, task, status, reason=None, actor_sid=Non
     offer(store, db, account_sid, task["workspace_sid"])
 
 
+DEADLINE = "json_extract(data, '$._created_at') + json_extract(data, '$.timeout')"
+STATUS = "json_extract(data, '$.assignment_status')"
+
+
 def _timeout_candidates(store, account_sid, workspace_sid, moment):
-    """The tasks a timeout may change now, pending ones first, each in creation order: every reserved task (its
-    reservation may time out) and the pending ones past their own timeout. SQLite picks them, so a workspace
-    holding thousands of waiting tasks does not decode every one of them on every TaskRouter request."""
-    rows = store.read(
-        "SELECT data FROM resources WHERE account_sid = ? AND kind = ? AND parent = ? AND "
-        "(json_extract(data, '$.assignment_status') = 'reserved' OR (json_extract(data, '$.assignment_status') = "
-        "'pending' AND json_extract(data, '$._created_at') + json_extract(data, '$.timeout') <= ?)) ORDER BY seq",
-        (account_sid, KIND["task"], workspace_sid, moment + 1))  # a superset: expire() tests each one itself
-    tasks = [json.loads(row["data"]) for row in rows]
-    return [task for status in ("pending", "reserved") for task in tasks if task["assignment_status"] == status]
+    """The tasks a timeout may change now, pending ones first, each in creation order: the pending ones past their
+    own timeout and every reserved task (its reservation may time out). The index `taskrouter_task_deadlines` (see
+    store.SCHEMA; these expressions are its) finds them, so a workspace holding thousands of waiting tasks does not
+    decode every one of them on every TaskRouter request."""
+    where = f"kind = '{KIND['task']}' AND account_sid = ? AND parent = ? AND {STATUS} = ?"  # no ORDER BY: the
+    pending = store.read(f"SELECT seq, data FROM resources WHERE {where} AND {DEADLINE} <= ?",  # planner would
+                         (account_sid, workspace_sid, "pending", moment + 1))  # take the seq index and scan
+    reserved = store.read(f"SELECT seq, data FROM resources WHERE {where}", (account_sid, workspace_sid, "reserved"))
+    return [json.loads(row["data"]) for rows in (pending, reserved)  # pending: a superset, expire() tests each
+            for row in sorted(rows, key=lambda row: row["seq"])]
 
 
 def expire(store, db, account_sid, workspace_sid):
