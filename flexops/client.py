@@ -68,7 +68,7 @@ class FlexopsHttpClient(TwilioHttpClient):
     """TwilioHttpClient + safe retries + call listeners (+ sandbox re-routing when `sandbox_url` is set)."""
 
     def __init__(self, sandbox_url=None, timeout=30, pool_size=16):
-        super().__init__(pool_connections=True, timeout=timeout)
+        super().__init__(pool_connections=False, timeout=timeout)  # no Session of its own: ours replaces it
         self.session = EnvironmentOnceSession()
         self.sandbox_url = sandbox_url.rstrip("/") if sandbox_url else None
         adapter = HTTPAdapter(max_retries=safe_retry(), pool_connections=pool_size, pool_maxsize=pool_size)
