@@ -2,7 +2,8 @@
 
 1. Tracing one known conversation costs <= 12 HTTP requests on an account with 2,000 addresses and 10,000
    conversations (counted by the sandbox).
-2. `--wait` polls at most once a second and reports a message <= 3 s after its last hop happened.
+2. `--wait` polls at most once a second and reports a message <= 3 s after its last hop happened (the worst of
+   a few waits, the message written at different points between two polls).
 3. `--all` over 2,000 conversations runs >= 5x faster than a sequential per-conversation loop (one known-conversation
    trace after the other). That loop would take ~16 min at 40 ms, so it is timed on a sample of SAMPLE conversations
    and extrapolated; `--full` times it on all of them.
@@ -24,6 +25,7 @@ SAMPLE = 40
 REQUEST_BUDGET = 12
 REPORT_WITHIN_S = 3.0
 SPEEDUP_TARGET = 5.0
+OFFSETS = (2.0, 2.35, 2.7)  # when the customer writes into the wait: polls are a second apart, so the worst of a few
 
 
 def seed(store, demo, addresses=ADDRESSES):
@@ -67,8 +69,9 @@ def timed_sequential(client, deliveries, pages, sample):
     return (time.perf_counter() - started) / len(chosen) * len(deliveries), len(chosen)
 
 
-def timed_wait(client, control, store, account_sid, page):
-    """(seconds from the message's last hop to the trace's answer, polls per second, verdict)."""
+def timed_wait(client, control, store, account_sid, page, after=2.0):
+    """(seconds from the message's last hop to the trace's answer, polls per second, verdict): the customer
+    writes `after` seconds into the wait."""
     from flexops import trace
     from flexops.sandbox import inbound
 
@@ -79,7 +82,7 @@ def timed_wait(client, control, store, account_sid, page):
         happened["at"] = time.monotonic()
 
     ticks = []
-    writer = threading.Timer(2.0, customer_writes)
+    writer = threading.Timer(after, customer_writes)
     writer.start()
     result = trace.trace(client, page, wait_seconds=30, on_tick=lambda elapsed: ticks.append(time.monotonic()))
     answered = time.monotonic()
@@ -110,7 +113,9 @@ def main(sample=SAMPLE):
         control.reset_stats()
         known = trace.trace(client, pages[7], conversation_sid=deliveries[7]["conversation_sid"])
         requests = control.stats()["total"]
-        delay, polls_per_second, verdict = timed_wait(client, control, store, account, pages[11])
+        waits = [timed_wait(client, control, store, account, pages[11 + i], after) for i, after in enumerate(OFFSETS)]
+        delay, polls_per_second = max(w[0] for w in waits), max(w[1] for w in waits)
+        verdict = next((w[2] for w in waits if w[2] != "reached_flex"), "reached_flex")
         control.set_latency(0)
     assert traced == ALL_CONVERSATIONS, f"--all traced {traced} conversations, not {ALL_CONVERSATIONS}"
     assert known.verdict == "reached_flex" and verdict == "reached_flex", (known.verdict, verdict)
@@ -120,7 +125,8 @@ def main(sample=SAMPLE):
     return [("trace_known_conversation_requests", requests,
              f"<= {REQUEST_BUDGET} ({ADDRESSES} addresses, {CONVERSATIONS} conversations)",
              requests <= REQUEST_BUDGET),
-            ("trace_wait_report_seconds", round(delay, 2), f"<= {REPORT_WITHIN_S} after the last hop",
+            ("trace_wait_report_seconds", round(delay, 2), f"<= {REPORT_WITHIN_S} after the last hop (the worst "
+             f"of {len(OFFSETS)} waits, the message {', '.join(map(str, OFFSETS))} s in)",
              delay <= REPORT_WITHIN_S),
             ("trace_wait_polls_per_second", round(polls_per_second, 2), "<= 1", polls_per_second <= 1.05),
             ("trace_all_seconds", round(all_seconds, 1), f"{ALL_CONVERSATIONS} conversations, {LATENCY_MS} ms", True),

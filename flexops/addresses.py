@@ -6,6 +6,7 @@ not document what a second create for the same address does. So every operation 
 and a create or delete whose outcome is unknown (5xx, dropped connection) looks again before any retry
 (see retry.call): running a runbook twice, or after a network failure, never makes a duplicate.
 """
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -147,13 +148,18 @@ def list_messenger(client, page_size=50, progress=False):
                               page_size)
     what = "list Messenger address configurations"
     found = []
-    with tqdm(desc="Messenger addresses", unit=" addr", disable=_quiet(progress), leave=False) as bar:
+    # No bar at all when asked for none: making even a disabled one takes tqdm's process-wide locks, which a fleet's
+    # fifty concurrent verifications then queue on.
+    shown = nullcontext() if progress is False else tqdm(desc="Messenger addresses", unit=" addr",
+                                                         disable=_quiet(progress), leave=False)
+    with shown as bar:
         page = retry.call(lambda: _configs(client).page(type=ADDRESS_TYPE, page_size=page_size), what=what,
                           client=client)
         while page is not None:
             batch = list(page)
             found.extend(batch)
-            bar.update(len(batch))
+            if bar is not None:
+                bar.update(len(batch))
             page = retry.call(page.next_page, what=what, client=client)
     return found
 

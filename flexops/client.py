@@ -39,11 +39,37 @@ def safe_retry(total=6):
                         respect_retry_after_header=True, raise_on_status=False)
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A requests Session that reads the proxy environment once per scheme and host, not on every request.
+
+    requests looks the environment up on every call (`merge_environment_settings` walks all of `os.environ` twice
+    for HTTP(S)_PROXY / NO_PROXY): a sixth of the client's CPU on a fleet verify, where thousands of calls go to a
+    handful of hosts. The answer is the same for a host as long as the environment is, and a client lives for one
+    run: proxy variables changed meanwhile apply to the next client.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._environment = {}
+        self._environment_lock = threading.Lock()
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        scheme, netloc = urlsplit(url)[:2]
+        key = (scheme, netloc, tuple(sorted((proxies or {}).items())), stream, verify, cert)
+        found = self._environment.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, dict(proxies or {}), stream, verify, cert)
+            with self._environment_lock:
+                self._environment[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 class FlexopsHttpClient(TwilioHttpClient):
     """TwilioHttpClient + safe retries + call listeners (+ sandbox re-routing when `sandbox_url` is set)."""
 
     def __init__(self, sandbox_url=None, timeout=30, pool_size=16):
-        super().__init__(pool_connections=True, timeout=timeout)
+        super().__init__(pool_connections=False, timeout=timeout)  # no Session of its own: ours replaces it
+        self.session = EnvironmentOnceSession()
         self.sandbox_url = sandbox_url.rstrip("/") if sandbox_url else None
         adapter = HTTPAdapter(max_retries=safe_retry(), pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)

@@ -7,6 +7,7 @@ Flex's workflow, the workspace's task channels, and the Monitor alerts of the wi
 Page scans conversations once (bounded, concurrent); waiting for a new one polls once a second.
 """
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,7 @@ MAX_CONVERSATIONS = 1000
 PAGE_SIZE = 100
 EXECUTION_WINDOW = timedelta(seconds=30)  # Studio starts the execution this soon after the conversation at most
 EXECUTION_PAGES = 10
+EVIDENCE_WORKERS = 6  # the independent requests of one trace, at once (see evidence())
 
 
 def or_none(client, fn, what):
@@ -41,20 +43,25 @@ def attributes_of(raw):
 
 # --- finding the message -------------------------------------------------------------------------------------
 
-def page_conversations(client, page_address, since, services=(None,), max_conversations=MAX_CONVERSATIONS):
+def page_conversations(client, page_address, since, services=(None,), max_conversations=MAX_CONVERSATIONS,
+                       proceed=None):
     """(service, conversation) pairs of `page_address`'s conversations created since `since` or still active (a
-    follow-up lands in an active one), found through each conversation's participants (proxy_address is the Page)."""
+    follow-up lands in an active one), found through each conversation's participants (proxy_address is the Page).
+    `proceed()` is asked before each request (it may block): False ends the scan, the rest unsent."""
     seen, candidates = {}, []
+    proceed = proceed or (lambda: True)
     for service in services:
         conversations = conversations_of(client, service)
         for kwargs in ({"start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, {"state": "active"}):
+            if not proceed():
+                return []
             found = call(client, lambda: conversations.list(page_size=PAGE_SIZE, limit=max_conversations, **kwargs),
                           "list conversations")
             for conversation in found:
                 seen.setdefault(conversation.sid, (service, conversation))
     with ThreadPoolExecutor(WORKERS) as pool:
         pairs = list(seen.values())[:max_conversations]
-        proxies = pool.map(lambda pair: _proxies(client, *pair), pairs)
+        proxies = pool.map(lambda pair: _proxies(client, *pair) if proceed() else set(), pairs)
         candidates = [pair for pair, proxy in zip(pairs, proxies) if page_address in proxy]
     return candidates
 
@@ -110,36 +117,60 @@ def address_config(client, address):
 
 
 def evidence(client, page_id, config, conversation_sid=None, since=None, service=None, message=None):
-    """Everything `trace.analyse` reads, for the conversation (None: configuration only)."""
+    """Everything `trace.analyse` reads, for the conversation (None: configuration only).
+
+    Requests that do not wait for each other's answer go out together: the Flex configuration, the conversation,
+    the flow and the alerts first; then the conversation's tasks, Send to Flex's workflow and task channels, and the
+    flow's executions; then the task's reservations and the execution's steps. Three or four round trips instead of
+    a dozen, the same requests."""
     since = since or datetime.now(timezone.utc) - timedelta(days=7)
     address = address_of(page_id)
     ev = {"page_id": str(page_id), "address_name": address, "message": message, "alerts": [], "address": config}
-    flex = or_none(client, lambda: client.flex_api.v1.configuration().fetch(), "fetch the Flex configuration")
-    flex_config = flex and {"status": flex.status, "taskrouter_workspace_sid": flex.taskrouter_workspace_sid,
-                            "flex_service_instance_sid": flex.flex_service_instance_sid}
-    ev["flex"] = {"configuration": flex_config}
-    ev["flex_service_sid"] = flex_config and flex_config["flex_service_instance_sid"]
-    workspace = flex_config and flex_config["taskrouter_workspace_sid"]
-    if conversation_sid:
-        _conversation_evidence(client, ev, conversation_sid, service, workspace)
-    else:
-        ev["legacy_flow"] = legacy_flow(client, address)
-    _studio_evidence(client, ev, workspace)
-    ev["alerts"] = alerts(client, since)
+    auto = (config or {}).get("auto_creation") or {}
+    flow_sid = auto.get("studio_flow_sid") if auto.get("type") == "studio" else None
+    with ThreadPoolExecutor(EVIDENCE_WORKERS) as pool:
+        found_alerts = pool.submit(alerts, client, since)
+        flow = pool.submit(or_none, client, lambda: client.studio.v2.flows(flow_sid).fetch(),
+                           f"fetch flow {flow_sid}") if flow_sid else None
+        conversation = pool.submit(_conversation_evidence, client, ev, conversation_sid, service) \
+            if conversation_sid else None
+        legacy = None if conversation_sid else pool.submit(legacy_flow, client, address)
+        flex = or_none(client, lambda: client.flex_api.v1.configuration().fetch(), "fetch the Flex configuration")
+        flex_config = flex and {"status": flex.status, "taskrouter_workspace_sid": flex.taskrouter_workspace_sid,
+                                "flex_service_instance_sid": flex.flex_service_instance_sid}
+        ev["flex"] = {"configuration": flex_config}
+        ev["flex_service_sid"] = flex_config and flex_config["flex_service_instance_sid"]
+        workspace = flex_config and flex_config["taskrouter_workspace_sid"]
+        tasks = pool.submit(_task_evidence, client, ev, conversation_sid, workspace, conversation) \
+            if conversation and workspace else None
+        if flow is not None:
+            _studio_evidence(client, ev, workspace, flow_sid, flow.result(), conversation, pool)
+        for pending in (conversation, tasks):
+            if pending is not None:
+                pending.result()
+        if legacy is not None:
+            ev["legacy_flow"] = legacy.result()
+        ev["alerts"] = found_alerts.result()
     return ev
 
 
-def _conversation_evidence(client, ev, conversation_sid, service, workspace):
+def _conversation_evidence(client, ev, conversation_sid, service):
+    """The conversation and, when the caller has none, its latest inbound message; False when it is gone."""
     conversations = conversations_of(client, service)
     conversation = or_none(client, lambda: conversations(conversation_sid).fetch(), f"fetch {conversation_sid}")
     if conversation is None:
-        return
+        return False
     ev["conversation"] = {"sid": conversation.sid, "state": conversation.state,
                           "chat_service_sid": conversation.chat_service_sid,
                           "date_created": _stamp(conversation.date_created)}
     if ev.get("message") is None:
         ev["message"] = latest_inbound(client, conversation_sid, service)
-    if not workspace:
+    return True
+
+
+def _task_evidence(client, ev, conversation_sid, workspace, conversation):
+    """The conversation's tasks (the open one first) and that task's reservations, once the conversation exists."""
+    if not conversation.result():
         return
     tasks = call(client, lambda: client.taskrouter.v1.workspaces(workspace).tasks.list(
         evaluate_task_attributes=f"conversationSid == '{conversation_sid}'", ordering="DateCreated:desc",
@@ -164,23 +195,22 @@ def _task(task):
             "date_created": _stamp(task.date_created)}
 
 
-def _studio_evidence(client, ev, workspace):
-    auto = (ev.get("address") or {}).get("auto_creation") or {}
-    if auto.get("type") != "studio" or not auto.get("studio_flow_sid"):
-        return
-    flow_sid = auto["studio_flow_sid"]
-    flow = or_none(client, lambda: client.studio.v2.flows(flow_sid).fetch(), f"fetch flow {flow_sid}")
+def _studio_evidence(client, ev, workspace, flow_sid, flow, conversation, pool):
+    """The flow, Send to Flex's routing (in `pool`, meanwhile) and, for a conversation's first message, the
+    execution it started and its steps."""
     ev["flow"] = flow and {"sid": flow.sid, "status": flow.status, "definition": flow.definition}
     widget = send_to_flex_state(flow.definition) if flow else None
     props = (widget or {}).get("properties") or {}
     ev["flex"]["widget"] = {"name": (widget or {}).get("name"), "workflow": props.get("workflow"),
                             "channel": props.get("channel")} if widget else None
-    if workspace and widget:
-        _routing_evidence(client, ev, workspace, props)
-    conversation = ev.get("conversation")
-    if flow and conversation and (ev.get("message") or {}).get("index", 1) == 0:
+    routing = pool.submit(routing_evidence, client, workspace, [props.get("workflow")]) \
+        if workspace and widget else None
+    if conversation is not None:
+        conversation.result()
+    found = ev.get("conversation")
+    if flow and found and (ev.get("message") or {}).get("index", 1) == 0:
         customer = (ev.get("message") or {}).get("author")
-        mine = _executions_of(client, flow_sid, customer, datetime.fromisoformat(conversation["date_created"]))
+        mine = _executions_of(client, flow_sid, customer, datetime.fromisoformat(found["date_created"]))
         if mine:
             first = min(mine, key=lambda e: e.date_created)
             ev["execution"] = {"sid": first.sid, "status": first.status, "date_created": _stamp(first.date_created)}
@@ -188,6 +218,8 @@ def _studio_evidence(client, ev, workspace):
                 page_size=50, limit=50), f"list steps of {first.sid}")
             ev["steps"] = [{"sid": s.sid, "name": s.name, "type": s.type, "transitioned_from": s.transitioned_from,
                             "transitioned_to": s.transitioned_to, "context": s.context} for s in steps]
+    if routing is not None:
+        ev["flex"].update(routing.result())
 
 
 def _executions_of(client, flow_sid, customer, created):
@@ -204,10 +236,6 @@ def _executions_of(client, flow_sid, customer, created):
             return mine
         page = call(client, page.next_page, f"list executions of {flow_sid}")
     return []
-
-
-def _routing_evidence(client, ev, workspace, props):
-    ev["flex"].update(routing_evidence(client, workspace, [props.get("workflow")]))
 
 
 def routing_evidence(client, workspace, workflow_sids):
@@ -264,45 +292,66 @@ def wait_for_message(client, page_address, services, seconds, on_tick=None, inte
 
     Polls at most once per `interval` from the first second: conversations created since the start (a first message
     makes one, the usual test) and, once a background scan has found the Page's active conversations (a follow-up
-    lands in one of them), their latest message. A message is new when it is stamped after the start's second, or
-    differs from what the conversation held when it was first looked at (Twilio stamps to the second).
+    lands in one of them), their latest message. A message is new when its conversation was made after the first
+    poll, is stamped after the start's second, or differs from what the conversation held when it was first looked
+    at (Twilio stamps to the second). A new conversation of another Page is looked at once.
     """
     start = datetime.now(timezone.utc).replace(microsecond=0)
     stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    watched, baseline = [], {}
+    watched, others, baseline = [], set(), {}  # others: new conversations of other Pages (a Page never changes)
     background = ThreadPoolExecutor(1)  # not a `with`: answering must not wait for the scan to finish
+    pace = ScanPace()
     try:
         scan = background.submit(lambda: [(s, c.sid) for s, c in page_conversations(
-            client, page_address, start, services, max_conversations) if c.state == "active"])
-        deadline = time.monotonic() + seconds
-        while True:
-            polled = time.monotonic()
-            if on_tick:
-                on_tick(seconds - max(0.0, deadline - polled))
-            for service in services:
-                fresh = call(client, lambda: conversations_of(client, service).list(start_date=stamp,
-                                                                                    page_size=PAGE_SIZE),
-                             "list new conversations")
-                for conversation in fresh:
-                    pair = (service, conversation.sid)
-                    if pair not in watched and page_address in _proxies(client, service, conversation):
-                        watched.append(pair)
-            if scan is not None and scan.done():
-                watched += [pair for pair in scan.result() if pair not in watched]
-                scan = None
-            for service, sid in watched:
-                message = latest_inbound(client, sid, service)
-                if message is None:
-                    continue
-                if sid not in baseline:
-                    baseline[sid] = None if _stamped_after(message["date_created"], start) else message["sid"]
-                if message["sid"] != baseline[sid]:
-                    return service, sid, message
-            if polled + interval >= deadline:
-                return None
-            time.sleep(max(0.0, polled + interval - time.monotonic()))
+            client, page_address, start, services, max_conversations, proceed=pace.proceed) if c.state == "active"])
+        deadline, first = time.monotonic() + seconds, True
+        with ThreadPoolExecutor(WORKERS) as pool:  # a poll's own lookups, at once
+            while True:
+                polled = time.monotonic()
+                pace.polling.set()
+                if on_tick:
+                    on_tick(seconds - max(0.0, deadline - polled))
+                for service in services:
+                    fresh = [(service, c) for c in call(
+                        client, lambda: conversations_of(client, service).list(start_date=stamp, page_size=PAGE_SIZE),
+                        "list new conversations") if (service, c.sid) not in others]
+                    fresh = [(s, c) for s, c in fresh if (s, c.sid) not in watched]
+                    for (s, c), proxies in zip(fresh, pool.map(lambda pair: _proxies(client, *pair), fresh)):
+                        (watched.append if page_address in proxies else others.add)((s, c.sid))
+                        if page_address in proxies and not first:
+                            baseline[c.sid] = None  # made after the first poll looked: all of it is new
+                first = False
+                if scan is not None and scan.done():
+                    watched += [pair for pair in scan.result() if pair not in watched]
+                    scan = None
+                latest = pool.map(lambda pair: latest_inbound(client, pair[1], pair[0]), watched)
+                for (service, sid), message in zip(list(watched), latest):
+                    if message is None:
+                        continue
+                    if sid not in baseline:
+                        baseline[sid] = None if _stamped_after(message["date_created"], start) else message["sid"]
+                    if message["sid"] != baseline[sid]:
+                        return service, sid, message
+                if polled + interval >= deadline:
+                    return None
+                pace.polling.clear()
+                time.sleep(max(0.0, polled + interval - time.monotonic()))
     finally:
+        pace.done.set()
         background.shutdown(wait=False, cancel_futures=True)
+
+
+class ScanPace:
+    """The background scan gives way: it holds its next requests while a poll runs (a poll's few requests decide
+    how soon a message is reported) and ends once the wait answers (its requests would slow the trace after)."""
+
+    def __init__(self):
+        self.polling, self.done = threading.Event(), threading.Event()
+
+    def proceed(self):
+        while self.polling.is_set() and not self.done.is_set():
+            time.sleep(0.02)
+        return not self.done.is_set()
 
 
 def _stamped_after(stamp, start):

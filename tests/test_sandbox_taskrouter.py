@@ -236,3 +236,27 @@ def test_an_unanswered_reservation_times_out_and_its_worker_goes_offline(flex):
     with pytest.raises(TwilioRestException) as raised:
         ws.task_queues("WQ" + "0" * 32).fetch()
     assert raised.value.status == 404 and "TaskQueue WQ" in raised.value.msg
+
+
+def test_attribute_filters_answer_the_same_through_the_text_prefilter(flex):
+    """EvaluateTaskAttributes `key == 'plain'` is narrowed by SQLite before any task is decoded: the answers stay
+    TaskRouter's (equality, not substrings; OR and escaped text evaluated in full)."""
+    from flexops.sandbox.taskrouter.models import required_texts
+    from flexops.task_expressions import parse
+
+    made, ws = flex
+    first = ws.tasks.create(workflow_sid=made["workflow_sid"], attributes=json.dumps(
+        {"conversationSid": "CH0001", "name": "Zoë"})).sid
+    second = ws.tasks.create(workflow_sid=made["workflow_sid"], attributes=json.dumps(
+        {"conversationSid": "CH0002", "tier": "gold"})).sid
+
+    def found(expression):
+        return [t.sid for t in ws.tasks.list(evaluate_task_attributes=expression, ordering="DateCreated:asc")]
+
+    assert found("conversationSid == 'CH0001'") == [first]
+    assert found("conversationSid == 'CH000'") == []  # a substring of the stored text is not equality
+    assert found("conversationSid == 'CH0001' OR tier == 'gold'") == [first, second]
+    assert found("tier == 'gold' AND conversationSid == 'CH0002'") == [second]
+    assert found("name == 'Zoë'") == [first]  # stored escaped (\u00eb): compared in full, never prefiltered
+    assert required_texts(parse("a == 'x' AND (b == 'y' AND 'z' == c)")) == ["x", "y", "z"]
+    assert required_texts(parse("a == 'x' OR b == 'y'")) == required_texts(parse("name == 'Zoë'")) == []

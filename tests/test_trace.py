@@ -227,3 +227,56 @@ def test_wait_without_a_message_says_so(client, sandbox):
     address(client, sandbox)
     result = trace.trace(client, PAGE, wait_seconds=1.5)
     assert (result.verdict, result.broken_hop, result.message) == ("no_message", None, None)
+
+
+OTHER_PAGE = "204738392011235"
+
+
+def other_address(client, sandbox):
+    return client.conversations.v1.address_configurations.create(
+        type="messenger", address=f"messenger:{OTHER_PAGE}", auto_creation_enabled=True,
+        auto_creation_type="studio", auto_creation_studio_flow_sid=sandbox.demo["messaging_flow_sid"])
+
+
+def test_wait_stops_its_background_scan_once_it_answers(client, sandbox):
+    """The scan of the account's active conversations (one participants request each) must not go on competing
+    with the trace, and whatever runs after it, once the message is found."""
+    import threading
+    import time
+
+    from flexops.sandbox import inbound
+
+    address(client, sandbox)
+    other_address(client, sandbox)
+    for i in range(300):  # a busy account: 300 active conversations on another Page
+        inbound.deliver(sandbox.store, sandbox.demo["account_sid"], OTHER_PAGE, str(7_100_000 + i), "hi")
+    sandbox.control.set_latency(50)
+    writer = threading.Timer(0.3, lambda: write(sandbox, "my test message"))  # within the start's second, often
+    writer.start()
+    try:
+        result = trace.trace(client, PAGE, wait_seconds=20)
+    finally:
+        writer.join()
+    answered = sandbox.control.stats()["total"]
+    time.sleep(1.0)  # the scan alone would send ~8 requests every 50 ms
+    assert result.message and result.message["author"] == f"messenger:{CUSTOMER}"
+    assert sandbox.control.stats()["total"] - answered <= 8  # at most the ones already in flight
+
+
+def test_wait_looks_at_a_new_conversation_of_another_page_once(client, sandbox):
+    import threading
+
+    address(client, sandbox)
+    other_address(client, sandbox)
+    urls = []
+    client.http_client.listeners.append(lambda **call: urls.append(call["url"]))
+    writer = threading.Timer(0.2, lambda: sandbox.control.simulate_inbound(OTHER_PAGE, "7000555", "not for you"))
+    writer.start()
+    try:
+        result = trace.trace(client, PAGE, wait_seconds=3.5)
+    finally:
+        writer.join()
+    participants = [u for u in urls if u.endswith("/Participants") or "/Participants?" in u]
+    assert result.verdict == "no_message"
+    # one look from the polls (then remembered as another Page's) and at most one from the background scan
+    assert 1 <= len(participants) <= 2, participants

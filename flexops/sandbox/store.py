@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS resources (seq INTEGER PRIMARY KEY AUTOINCREMENT, acc
     kind TEXT NOT NULL, sid TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
     UNIQUE (kind, sid), UNIQUE (account_sid, kind, key));
 CREATE INDEX IF NOT EXISTS resources_list ON resources (account_sid, kind, parent, seq);
+CREATE INDEX IF NOT EXISTS taskrouter_task_deadlines ON resources (account_sid, parent,
+    json_extract(data, '$.assignment_status'), json_extract(data, '$._created_at') + json_extract(data, '$.timeout'))
+    WHERE kind = 'taskrouter_task';
 CREATE TABLE IF NOT EXISTS pages (account_sid TEXT NOT NULL, page_id TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (account_sid, page_id));
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,
@@ -182,12 +185,16 @@ class Store:
                           (account_sid, kind, sid)).rowcount > 0
 
     def page(self, account_sid, kind, after_seq=0, limit=50, parent="", where=None, conditions=(),
-             descending=False):
+             descending=False, containing=()):
         """Rows after `after_seq` in creation order (or before it, newest first, when `descending`; 0 = from the
         start); `where` is a {json_field: value} filter, `conditions` more (json_field, operator, value) tests,
-        e.g. ("date_created", ">=", "2026-01-01T00:00:00Z")."""
+        e.g. ("date_created", ">=", "2026-01-01T00:00:00Z"); `containing` texts the stored JSON must hold (a
+        prefilter SQLite applies before any row is decoded: the caller still tests what it means)."""
         sql = "SELECT seq, data FROM resources WHERE account_sid = ? AND kind = ? AND parent = ?"
         args = [account_sid, kind, parent]
+        for text in containing:
+            sql += " AND instr(data, ?) > 0"
+            args.append(text)
         if after_seq:
             sql += " AND seq < ?" if descending else " AND seq > ?"
             args.append(after_seq)

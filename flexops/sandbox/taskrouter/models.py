@@ -5,8 +5,9 @@ Every method returns resources as Twilio renders them and takes an optional `db`
 transaction. Errors are Twilio's (TwilioError): unknown resources 404 20404, bad input 400 20001.
 """
 import json
+import re
 
-from flexops.task_expressions import ExpressionError, matches, parse
+from flexops.task_expressions import ExpressionError, Key, Logical, matches, parse
 
 from ..errors import TwilioError, invalid
 from . import records, routing
@@ -23,6 +24,22 @@ LABELS = {"workspace": "Workspace", "activity": "Activity", "channel": "TaskChan
 
 def _not_found(what, sid):
     return TwilioError(404, 20404, f"The requested resource {what} {sid} was not found")
+
+
+PLAIN_TEXT = re.compile(r"[A-Za-z0-9_]+")  # stored verbatim in the task's JSON, whatever escaping json.dumps does
+
+
+def required_texts(tree):
+    """Texts a task's stored JSON must contain to match an expression: the plain string constants a key is
+    compared to with == in an AND of comparisons (`conversationSid == 'CH…'`, the trace's lookup). A prefilter
+    only: matching tasks are still evaluated."""
+    if isinstance(tree, Logical):
+        return [text for term in tree.terms for text in required_texts(term)] if tree.op == "AND" else []
+    if tree.op == "==":
+        for key, constant in ((tree.left, tree.right), (tree.right, tree.left)):
+            if isinstance(key, Key) and isinstance(constant, str) and PLAIN_TEXT.fullmatch(constant):
+                return [constant]
+    return []
 
 
 def check_expression(expression, where):
@@ -288,8 +305,9 @@ class TaskRouterBackend:
         if evaluate_task_attributes:
             check_expression(evaluate_task_attributes, "EvaluateTaskAttributes")
         statuses = [assignment_status] if isinstance(assignment_status, str) else list(assignment_status or [])
+        texts = required_texts(parse(evaluate_task_attributes)) if evaluate_task_attributes else []
         rows = [(seq, data) for seq, data in self.store.page(self.account_sid, KIND["task"], 0, records.ALL,
-                                                             parent=workspace_sid)
+                                                             parent=workspace_sid, containing=texts)
                 if (not statuses or data["assignment_status"] in statuses)
                 and (task_queue_sid is None or data["task_queue_sid"] == task_queue_sid)
                 and (workflow_sid is None or data["workflow_sid"] == workflow_sid)

@@ -205,14 +205,30 @@ def finish_task(store, db, account_sid, task, status, reason=None, actor_sid=Non
     offer(store, db, account_sid, task["workspace_sid"])
 
 
+DEADLINE = "json_extract(data, '$._created_at') + json_extract(data, '$.timeout')"
+STATUS = "json_extract(data, '$.assignment_status')"
+
+
+def _timeout_candidates(store, account_sid, workspace_sid, moment):
+    """The tasks a timeout may change now, pending ones first, each in creation order: the pending ones past their
+    own timeout and every reserved task (its reservation may time out). The index `taskrouter_task_deadlines` (see
+    store.SCHEMA; these expressions are its) finds them, so a workspace holding thousands of waiting tasks does not
+    decode every one of them on every TaskRouter request."""
+    where = f"kind = '{KIND['task']}' AND account_sid = ? AND parent = ? AND {STATUS} = ?"  # no ORDER BY: the
+    pending = store.read(f"SELECT seq, data FROM resources WHERE {where} AND {DEADLINE} <= ?",  # planner would
+                         (account_sid, workspace_sid, "pending", moment + 1))  # take the seq index and scan
+    reserved = store.read(f"SELECT seq, data FROM resources WHERE {where}", (account_sid, workspace_sid, "reserved"))
+    return [json.loads(row["data"]) for rows in (pending, reserved)  # pending: a superset, expire() tests each
+            for row in sorted(rows, key=lambda row: row["seq"])]
+
+
 def expire(store, db, account_sid, workspace_sid):
     """Twilio's timeouts, as of now: a reservation not answered within its workflow's task_reservation_timeout
     times out (its worker moves to the workspace's timeout activity, the task is offered again); a task still
     pending or reserved after its `timeout` is canceled — a task no filter routed with a workflow.timeout event."""
     moment = time.time()
     workspace = records.load(store, account_sid, "workspace", workspace_sid)
-    open_tasks = [t for status in ("pending", "reserved")
-                  for t in records.children(store, account_sid, "task", workspace_sid, {"assignment_status": status})]
+    open_tasks = _timeout_candidates(store, account_sid, workspace_sid, moment)
     changed = False
     for task in open_tasks:
         if moment >= task["_created_at"] + task["timeout"]:
