@@ -6,16 +6,15 @@ not document what a second create for the same address does. So every operation 
 and a create or delete whose outcome is unknown (5xx, dropped connection) looks again before any retry
 (see retry.call): running a runbook twice, or after a network failure, never makes a duplicate.
 """
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from tqdm.auto import tqdm
 
 from . import retry
 from .address_spec import (ADDRESS_SID, ADDRESS_TYPE, PREFIX, STATE_FIELDS, UNMANAGED_WHEN_NONE, address_of,
                            MessengerAddress)  # noqa: F401 - MessengerAddress: re-exported, the spec these act on
 from .coerce import plain
 from .exceptions import ValidationError
+from .progress import bar as progress_bar
 
 
 # --- state and comparison ------------------------------------------------------------------------------------
@@ -148,21 +147,14 @@ def list_messenger(client, page_size=50, progress=False):
                               page_size)
     what = "list Messenger address configurations"
     found = []
-    # No bar at all when asked for none: making even a disabled one takes tqdm's process-wide locks, which a fleet's
-    # fifty concurrent verifications then queue on.
-    shown = nullcontext() if progress is False else tqdm(desc="Messenger addresses", unit=" addr",
-                                                         disable=_quiet(progress), leave=False)
-    with shown as bar:
+    with progress_bar(progress, desc="Messenger addresses", unit=" addr", leave=False) as bar:
         page = retry.call(lambda: _configs(client).page(type=ADDRESS_TYPE, page_size=page_size), what=what,
                           client=client)
         while page is not None:
             batch = list(page)
             found.extend(batch)
-            if bar is not None:
-                bar.update(len(batch))
+            bar.update(len(batch))
             page = retry.call(page.next_page, what=what, client=client)
     return found
 
 
-def _quiet(progress):
-    return None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)

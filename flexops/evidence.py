@@ -7,10 +7,10 @@ accounts. checks.verify turns the evidence into its "first message" rows.
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from tqdm.auto import tqdm
 
 from . import retry
 from .exceptions import TwilioCallFailed
+from .progress import bar as progress_bar
 
 CONVERSATION_PAGE_SIZE = 100  # Twilio's maximum for conversations and participants
 WORKERS = 8
@@ -41,8 +41,7 @@ def first_messages(client, wanted, services=(None,), since_days=30, max_conversa
     wanted, found, notes = set(wanted), {}, []
     start = (datetime.now(timezone.utc) - timedelta(days=since_days)).strftime("%Y-%m-%dT00:00:00Z")
     seen = set()
-    quiet = None if progress is None else not progress  # None: tqdm decides (shown on a terminal only)
-    with tqdm(desc="conversations scanned", unit=" conversations", disable=quiet, leave=False) as bar, \
+    with progress_bar(progress, desc="conversations scanned", unit=" conversations", leave=False) as bar, \
             ThreadPoolExecutor(WORKERS) as pool:
         for service in services:
             if wanted <= found.keys() or len(seen) >= max_conversations:

@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from tqdm.auto import tqdm
 
 from . import retry
 from .address_spec import PREFIX
 from .evidence import CONVERSATION_PAGE_SIZE, MAX_CONVERSATIONS, WORKERS, call, conversations_of
 from .exceptions import TwilioCallFailed
+from .progress import bar as progress_bar
 
 HISTORY_DAYS = 90  # the store forgets conversations older than this (silence.py looks this far back)
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
@@ -61,8 +61,7 @@ def scan(client, store, wanted, services=(None,), since_days=30, max_conversatio
     window = window_start(since_days, now)
     store.prune(min(window, window_start(HISTORY_DAYS, now)))
     run = _Run(client, store, list(wanted), window, max_conversations)
-    quiet = None if progress is None else not progress
-    with tqdm(desc="conversations scanned", unit=" conversations", disable=quiet, leave=False) as bar, \
+    with progress_bar(progress, desc="conversations scanned", unit=" conversations", leave=False) as bar, \
             ThreadPoolExecutor(WORKERS) as pool:
         run.pool, run.bar = pool, bar
         lists = [(service or "default", service, conversations_of(client, service)) for service in services]

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
 from twilio.base.exceptions import TwilioException
 
 from . import retry
 from .exceptions import ValidationError
+from .progress import bar as progress_bar
 from .settings import mask_sid
 from .studio import FlowCache
 
@@ -129,7 +129,7 @@ def collect(client, types=None, progress=True, verify=None):
                               type(verify).__name__)
     generated_at = pd.Timestamp.now(tz="UTC").floor("s")
     rows, pages = [], 0
-    with tqdm(desc="address configurations", unit=" addr", disable=not progress, leave=False) as bar:
+    with progress_bar(bool(progress), desc="address configurations", unit=" addr", leave=False) as bar:
         for kind in chosen or [None]:
             found, n = _pages(client, kind, bar)
             rows.extend(found)

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from tqdm.auto import tqdm
 
 from . import addresses, trace_collect
-from .evidence import conversations_of
 from .coerce import as_duration
+from .evidence import conversations_of
+from .progress import bar as progress_bar
 
 PREFIX = "messenger:"
 WORKERS = 8
@@ -61,11 +61,10 @@ def trace_all(client, since="7d", progress=None, workers=WORKERS):
     configs = {c.address: c for c in addresses.list_messenger(client, progress=progress)}
     services = sorted({(c.auto_creation or {}).get("conversation_service_sid") for c in configs.values()},
                       key=lambda s: s or "")
-    quiet = None if progress is None else not progress
     with ThreadPoolExecutor(workers) as pool:
         conversations = _conversations(client, services, start)
-        with tqdm(total=len(conversations), desc="conversations traced", unit=" conv", disable=quiet,
-                  leave=False) as bar:
+        with progress_bar(progress, total=len(conversations), desc="conversations traced", unit=" conv",
+                          leave=False) as bar:
             def who(pair):
                 found = _binding(client, *pair)
                 bar.update(1)

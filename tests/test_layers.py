@@ -14,7 +14,7 @@ PACKAGE = ROOT / "flexops"
 
 # From the bottom. A listed module that does not exist yet (trace, repairs, ...) is where it will go.
 LAYERS = [
-    ("errors and coercions", {"exceptions", "coerce", "atomic", "task_expressions", "twilio_errors"}),
+    ("errors and coercions", {"exceptions", "coerce", "atomic", "task_expressions", "twilio_errors", "progress"}),
     ("sandbox", {"sandbox"}),  # flexops.sandbox and every submodule of it
     ("settings, retry, audit, lock", {"settings", "retry", "seen_state", "audit", "lock", "run_folder",
                                          "evidence_store"}),
