@@ -65,6 +65,7 @@ class EvidenceStore:
             if not self.path.exists():  # pages and conversation SIDs are the account's business: owner only
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             with self._connection() as db:
+                db.execute("PRAGMA journal_mode = WAL")  # concurrent runs: readers never wait for the writer
                 db.executescript(SCHEMA)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('account_sid', ?)",
                            (str(SCHEMA_VERSION), account_sid))
@@ -82,9 +83,9 @@ class EvidenceStore:
 
     @contextmanager
     def _connection(self):
+        """A connection per use (the file may be renamed or removed between runs); WAL mode, set once when the
+        store is opened, stays with the file."""
         with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            db.execute("PRAGMA journal_mode = WAL")
             yield db
 
     @contextmanager
