@@ -106,15 +106,18 @@ class EvidenceStore:
         """The SIDs among `sids` already scanned."""
         return set(self.pages_of(sids))
 
+    def _select_in(self, sql, values, *after):
+        """The rows of `sql` whose `IN ({marks})` takes `values`, 500 at a time (SQLite bounds a statement's
+        parameters); `after`: the parameters that follow the list."""
+        values = list(values)
+        with self._connection() as db:
+            for start in range(0, len(values), 500):
+                chunk = values[start:start + 500]
+                yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*chunk, *after])
+
     def pages_of(self, sids):
         """{SID: its page (None: no Messenger page)} for the SIDs among `sids` already scanned."""
-        sids, out = list(sids), {}
-        with self._connection() as db:
-            for start in range(0, len(sids), 500):
-                chunk = sids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                out.update(db.execute(f"SELECT sid, page FROM conversations WHERE sid IN ({marks})", chunk))
-        return out
+        return dict(self._select_in("SELECT sid, page FROM conversations WHERE sid IN ({marks})", sids))
 
     def count(self):
         """How many conversations the store knows."""
@@ -130,31 +133,17 @@ class EvidenceStore:
     def evidence(self, pages, since):
         """{page: (conversation SID, date_created, service SID)}: the newest stored conversation of each of `pages`
         created at or after `since`."""
-        pages = list(pages)
-        found = {}
-        with self._connection() as db:
-            for start in range(0, len(pages), 500):
-                chunk = pages[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for page, sid, date, service in db.execute(
-                        "SELECT page, sid, MAX(date_created), service_sid FROM conversations "
-                        f"WHERE page IN ({marks}) AND date_created >= ? GROUP BY page", [*chunk, since]):
-                    found[page] = (sid, date, service)
-        return found
+        return {page: (sid, date, service) for page, sid, date, service in self._select_in(
+            "SELECT page, sid, MAX(date_created), service_sid FROM conversations "
+            "WHERE page IN ({marks}) AND date_created >= ? GROUP BY page", pages, since)}
 
     def history(self, pages, since):
         """{page: [date_created, oldest first]} of the stored conversations of `pages` from `since` on: each
         page's inbound traffic (silence.py)."""
-        pages = list(pages)
         out = {}
-        with self._connection() as db:
-            for start in range(0, len(pages), 500):
-                chunk = pages[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for page, date in db.execute(
-                        f"SELECT page, date_created FROM conversations WHERE page IN ({marks}) AND date_created >= ? "
-                        "ORDER BY page, date_created", [*chunk, since]):
-                    out.setdefault(page, []).append(date)
+        for page, date in self._select_in("SELECT page, date_created FROM conversations WHERE page IN ({marks}) "
+                                          "AND date_created >= ? ORDER BY page, date_created", pages, since):
+            out.setdefault(page, []).append(date)
         return out
 
     # --- writing ---------------------------------------------------------------------------------------------
