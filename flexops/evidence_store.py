@@ -10,6 +10,7 @@ message, no credential. Every write is one short transaction (`BEGIN IMMEDIATE`)
 busy timeout, so concurrent runs for one account wait for each other instead of corrupting it, and a run killed
 mid-scan leaves only what it had fully scanned (a coverage span is only ever widened by a claim a run proved).
 """
+import fcntl
 import os
 import sqlite3
 from contextlib import closing, contextmanager
@@ -62,14 +63,20 @@ class EvidenceStore:
         self.account_sid = account_sid
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self.path.exists():  # pages and conversation SIDs are the account's business: owner only
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            with self._connection() as db:
-                db.execute("PRAGMA journal_mode = WAL")  # concurrent runs: readers never wait for the writer
-                db.executescript(SCHEMA)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('account_sid', ?)",
-                           (str(SCHEMA_VERSION), account_sid))
-                owner = db.execute("SELECT value FROM meta WHERE key = 'account_sid'").fetchone()[0]
+            # pages and conversation SIDs are the account's business: owner only
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                # Runs that open the store at once take turns here: switching to WAL needs the file to itself, and
+                # SQLite's busy timeout does not cover that switch.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                with self._connection() as db:
+                    db.execute("PRAGMA journal_mode = WAL")  # concurrent runs: readers never wait for the writer
+                    db.executescript(SCHEMA)
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('account_sid', ?)",
+                               (str(SCHEMA_VERSION), account_sid))
+                    owner = db.execute("SELECT value FROM meta WHERE key = 'account_sid'").fetchone()[0]
+            finally:
+                os.close(fd)  # and with it the lock
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"cannot use the state store {self.path} ({exc}): point FLEXOPS_STATE_DIR at "
                                      "a folder you can write, or switch the store off (FLEXOPS_STATE_DIR=off)") \

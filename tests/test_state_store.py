@@ -228,7 +228,8 @@ def test_a_steady_page_that_went_quiet_warns_a_new_or_irregular_one_does_not(san
     assert list(silent) == [steady]
     row = silent[steady]
     assert row.status == "warn"
-    assert "usually a new conversation every 24 hours" in row.detail and "none for 11.0 days" in row.detail
+    assert "usually a new conversation every 24 hours" in row.detail
+    assert re.search(r"none for 11\.\d days", row.detail)  # 11 days 1 h, or more when the test runs late
     assert "disconnected in the Console" in row.detail and "password or 2FA change" in row.detail
     assert "Connect with Facebook" in row.remedy
     assert all(r.status == "pass" for r in rows_of(rows, "first message").values())
