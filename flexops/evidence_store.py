@@ -13,6 +13,7 @@ mid-scan leaves only what it had fully scanned (a coverage span is only ever wid
 import fcntl
 import os
 import sqlite3
+import threading
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class EvidenceStore:
     def __init__(self, path, account_sid):
         self.path = Path(path)
         self.account_sid = account_sid
+        self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # pages and conversation SIDs are the account's business: owner only
@@ -89,10 +91,28 @@ class EvidenceStore:
         return f"EvidenceStore({self.path})"
 
     @contextmanager
+    def session(self):
+        """Within it, this thread's reads and writes share one connection: a verify makes a dozen in a row, and
+        opening (and closing) a connection costs more than any of them."""
+        with closing(self._connect()) as db:
+            self._local.db = db
+            try:
+                yield self
+            finally:
+                self._local.db = None
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+
+    @contextmanager
     def _connection(self):
-        """A connection per use (the file may be renamed or removed between runs); WAL mode, set once when the
-        store is opened, stays with the file."""
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
+        """The session's connection, else one for this use only (the file may be renamed or removed between runs;
+        WAL mode, set once when the store is opened, stays with the file)."""
+        shared = getattr(self._local, "db", None)
+        if shared is not None:
+            yield shared
+            return
+        with closing(self._connect()) as db:
             yield db
 
     @contextmanager

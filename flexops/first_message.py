@@ -37,9 +37,10 @@ def gather(client, present, services, since_days=30, max_conversations=MAX_CONVE
     if store is None or not wanted:
         found, notes = evidence.scan(client, present, services, since_days, max_conversations, progress)
         return Traffic(found, notes)
-    result = evidence_scan.scan(client, store, wanted, evidence.lists_to_scan(client, services), since_days,
-                                max_conversations, progress)
-    silent = silence.silent_pages(store, wanted) if result.fresh else {}
+    with store.session():
+        result = evidence_scan.scan(client, store, wanted, evidence.lists_to_scan(client, services), since_days,
+                                    max_conversations, progress)
+        silent = silence.silent_pages(store, wanted) if result.fresh else {}
     return Traffic(result.found, result.notes, result.complete, silent, True, result.window, store.pages_of)
 
 
