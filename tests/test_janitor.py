@@ -2,16 +2,13 @@
 verified afterwards (the customer's next message starts a new conversation and a Studio execution, and the trace is
 healthy again), never rolled back, and closed exactly once through faults, 429s and a kill -9."""
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from flexops import audit, janitor, repair_trace, run_folder, trace
 from flexops.exceptions import ValidationError
+from processes import flexops_stopped_when
 from test_plan import cli, workdir  # noqa: F401  (fixture)
 
 PAGE = "104738392011234"
@@ -205,17 +202,8 @@ def test_kill_9_mid_close_then_rerun_converges(client, sandbox, workdir):
     address(client, sandbox)
     made = conversations_with_ended_tasks(client, sandbox, customers(40))
     sandbox.control.set_latency(80)
-    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "janitor", "--idle", "0s", "--yes",
-                             "--no-progress", "--concurrency", "2"], cwd=workdir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while list(states(client).values()).count("closed") < 5:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    flexops_stopped_when(["janitor", "--idle", "0s", "--yes", "--no-progress", "--concurrency", "2"],
+                         lambda: list(states(client).values()).count("closed") >= 5, workdir, timeout=90, poll=0.05)
     time.sleep(0.5)
     sandbox.control.set_latency(0)
     closed_before = list(states(client).values()).count("closed")

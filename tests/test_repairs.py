@@ -3,10 +3,7 @@ the Page's Conversations address) and workflows that cannot route Messenger task
 applied, verified (the trace shows the hop healthy again), undone exactly by `flexops rollback`, refused on drift,
 converging under injected 429/500 faults and after kill -9."""
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -16,6 +13,7 @@ from flexops import addresses, audit, legacy, repair_trace, repairs, routing, tr
 from flexops.address_spec import MessengerAddress
 
 import test_plan
+from processes import flexops_stopped_when
 from test_plan import cli
 
 workdir = test_plan.workdir  # the fixture: run folders and locks under tmp_path
@@ -326,16 +324,9 @@ def test_kill_9_mid_retire_then_rerun_converges(sandbox, client, workdir):
     pages = [p["page_id"] for p in sandbox.demo["pages"]][:3]
     made = [make_legacy_flow(client, sandbox.demo, p).sid for p in pages]
     sandbox.control.set_latency(300)
-    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "legacy", "retire", *made, "--replace", "--yes"],
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(flows(client)) == len(made):  # the first Flex Flow is gone: the repair is under way
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    # killed once the first Flex Flow is gone: the repair is under way
+    proc = flexops_stopped_when(["legacy", "retire", *made, "--replace", "--yes"],
+                                lambda: len(flows(client)) != len(made), workdir, poll=0.05)
     assert proc.returncode == -signal.SIGKILL
     sandbox.control.set_latency(0)
     assert flows(client)  # killed half-way
@@ -360,16 +351,8 @@ def test_kill_9_or_ctrl_c_mid_routing_fix_then_rerun_converges(sandbox, client, 
         return [FACEBOOK_ONLY not in sandbox.store.get(acct, "taskrouter_workflow", sid)["configuration"]
                 for sid in sids]
     sandbox.control.set_latency(500)
-    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "routing", "fix", "--yes"], cwd=workdir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(fixed()):  # the first workflow is fixed: the repair is under way
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
-        os.killpg(proc.pid, sig)
-    finally:
-        proc.wait(timeout=30)
+    # stopped once the first workflow is fixed: the repair is under way
+    proc = flexops_stopped_when(["routing", "fix", "--yes"], lambda: any(fixed()), workdir, sig=sig, poll=0.01)
     sandbox.control.set_latency(0)
     assert fixed() == [True, False]  # stopped half-way
     if sig == signal.SIGINT:  # exit codes as for runs: 130, the run folder says interrupted

@@ -4,10 +4,7 @@ run's results, and calls a killed run had in flight (a `sent` line with no answe
 plan; finish an interrupted rollback by running it again; refuse a trail that fails verification or no longer ends
 where its manifest pinned it; every rollback is an audited run of its own."""
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from flexops import audit, plan, rollback, run_folder, run_index
 from flexops.exceptions import ValidationError
 
 import test_plan
+from processes import flexops_stopped_when
 from test_plan import CREATE_PATH, cli, inventory, kill_9_during_apply, pages, stored
 
 workdir = test_plan.workdir  # the fixture: run folders and locks under tmp_path
@@ -185,17 +183,9 @@ def test_a_create_in_flight_when_the_run_is_killed_is_in_the_trail_and_rolled_ba
     run counts one call in flight; once Twilio commits it, rollback finds it from the trail and deletes it."""
     sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="latency",
                               latency_ms=3000, times=1)
-    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "apply", os.fspath(inventory(workdir, ["11111"])),
-                             "--yes", "--no-progress"], cwd=workdir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not sandbox.control.faults()[0]["fired"]:  # Twilio is holding the create: the answer will not come
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    # killed while Twilio is holding the create: the answer will not come
+    proc = flexops_stopped_when(["apply", inventory(workdir, ["11111"]), "--yes", "--no-progress"],
+                                lambda: sandbox.control.faults()[0]["fired"], workdir, timeout=30, poll=0.01)
     assert proc.returncode == -signal.SIGKILL
     run = last_run(workdir, "apply")
     trail = run / "audit.jsonl"
@@ -224,17 +214,8 @@ def test_runbook_10_killed_while_its_create_is_in_flight_is_settled_by_its_sent_
     sandbox.control.add_fault(product="conversations", method="POST", path=CREATE_PATH, action="latency",
                               latency_ms=3000, times=1)
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "10_create_messenger_address.ipynb"
-    proc = subprocess.Popen([sys.executable, "-m", "flexops.cli", "run", os.fspath(notebook), "-p", "page_id", "11111"],
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not sandbox.control.faults()[0]["fired"]:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its kernel
-    finally:
-        proc.wait(timeout=30)
+    flexops_stopped_when(["run", notebook, "-p", "page_id", "11111"], lambda: sandbox.control.faults()[0]["fired"],
+                         workdir, timeout=120)  # the CLI and its kernel, while Twilio holds the create
     run = last_run(workdir, "10_create_messenger_address")
     (sent,) = [r for r in audit.read(run / "audit.jsonl") if r.get("method") == "POST"]
     assert sent["event"] == "sent"
